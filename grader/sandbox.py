@@ -1,0 +1,501 @@
+"""Run one command in a bubblewrap sandbox with resource limits; collect its stdout, stderr and its reply on fd 3.
+
+The sandbox sees a read-only runtime (``/usr``, the merged-/usr symlinks, ``/etc/ld.so.cache``, ``/etc/localtime``,
+this interpreter's installation and virtual environment) plus the caller's ``ro_binds``; ``/tmp`` and ``/dev/shm`` are
+private, size-capped tmpfs; there is no network, a fresh pid/ipc/uts namespace, a new session (no TIOCSTI), no
+capabilities, and an environment built from scratch. ``/usr/share/datasets`` and every ``hide`` path are covered by an
+empty read-only tmpfs (a hidden file reads as empty).
+
+How the limits are enforced (each choice was measured on Linux 6.18, bubblewrap 0.8):
+
+* Processes: ``RLIMIT_NPROC``, set inside the sandbox with util-linux ``prlimit``. The kernel ignores it for uid 0, and
+  ``bwrap --unshare-user --uid 65534`` run by root maps the sandbox user to host uid 0, so a root caller (the usual
+  grading setup) runs bwrap without a user namespace and has util-linux ``setpriv`` drop the command to an unused
+  host uid, unique per concurrent sandbox, so that the count covers that sandbox alone. (Running bwrap itself as an
+  unprivileged uid does not work: bubblewrap 0.8 resolves every bind source with realpath(), which fails below the
+  0700 ``/root`` holding pyenv.) A non-root caller gets bwrap's user namespace, ``--disable-userns`` and the same
+  ``prlimit``. Linux counts threads as processes: TensorFlow starts about one thread per core per pool, so cap its
+  pools (``TF_NUM_INTRAOP_THREADS``, ``TF_NUM_INTEROP_THREADS``, ``OMP_NUM_THREADS``) on machines with many cores.
+* Memory: ``RLIMIT_DATA`` (private writable memory) per process, not ``RLIMIT_AS``: TensorFlow reserves address space
+  it never uses (thread stacks, one malloc arena reservation per thread), which grows with the core count, while
+  ``import tensorflow`` plus a small ``fit`` needs 0.4 GB of data segment with 9 threads and 0.9 GB with 69. A
+  process over the limit gets a ``MemoryError``. Because per-process limits do not bound a family of processes, a
+  watchdog also sums the proportional set size (PSS) of the whole process tree four times a second and kills the
+  sandbox above the same limit. Not counted: tmpfs files (capped by ``Limits.tmp_mb``) and unmapped memfds (at most
+  ``max_open_files`` of ``max_file_mb`` each); a memory cgroup would close that gap where one can be delegated.
+* Time, output and reply: enforced by the parent, which kills bwrap's process group; bwrap's pid 1 then dies
+  (``--die-with-parent``) and the kernel kills every process left in the pid namespace, daemons included.
+
+The reply channel is file descriptor 3 in the sandboxed command: whatever it writes there comes back as
+``RunResult.reply``.
+
+Without bubblewrap (or with ``NNKIT_NO_BWRAP=1``) the command runs as a plain process, with the same rlimits except the
+process count, a fresh temporary working directory and the same environment, after a warning. Paths cannot be remapped
+there, so every argv element, environment value and ``cwd`` that starts with a bind target (``/kit/worker.py``) is
+rewritten to the host path (``<host kit dir>/worker.py``); callers write argv in terms of sandbox paths only.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import resource
+import selectors
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+
+__all__ = ["FallbackWarning", "Limits", "RunResult", "SandboxUnavailable", "bwrap_available", "run_sandboxed"]
+
+REPLY_FD = 3
+ALWAYS_HIDDEN = ("/usr/share/datasets",)
+SANDBOX_GID = 65534
+_SANDBOX_UID_BASE = 1 << 30
+_USR_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime")
+_WATCHDOG_PERIOD = 0.25
+_DRAIN_GRACE = 2.0
+_FALLBACK_WARNING = (
+    "bubblewrap (bwrap) not available: student code runs WITHOUT a sandbox (no filesystem or network isolation, "
+    "no process-count limit); install the Debian package bubblewrap, or pass --require-sandbox to refuse"
+)
+
+
+class SandboxUnavailable(RuntimeError):
+    """Raised when a sandbox is required but bubblewrap cannot be used."""
+
+
+class FallbackWarning(UserWarning):
+    """Student code is about to run without bubblewrap."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout: float = 60.0  # wall clock seconds; then the whole process tree is killed
+    memory_mb: int = 4096  # RLIMIT_DATA per process, and total PSS of the process tree (watchdog)
+    max_processes: int = 64  # RLIMIT_NPROC inside the sandbox; threads count
+    max_file_mb: int = 64  # RLIMIT_FSIZE
+    max_output_bytes: int = 1 << 20  # kept of stdout and of stderr each; more than 64x this in total is a flood
+    max_reply_bytes: int = 256 << 20  # more on fd 3 is a protocol violation
+    max_open_files: int = 256  # RLIMIT_NOFILE
+    tmp_mb: int = 256  # size of the private /tmp and /dev/shm tmpfs each
+
+
+@dataclass
+class RunResult:
+    reply: bytes | None  # everything written on fd 3; None after a reply violation
+    returncode: int | None  # exit status, -N for signal N, None when the sandbox killed it
+    reason: str  # "" after exit status 0, otherwise a sentence for the report
+    stdout: str
+    stderr: str
+    sandboxed: bool
+    wall: float
+    timed_out: bool
+
+
+@dataclass
+class _Capture:
+    """Keeps the first and the last half of a stream; the traceback at the end matters most."""
+
+    limit: int
+    head: bytearray = field(default_factory=bytearray)
+    tail: bytearray = field(default_factory=bytearray)
+    total: int = 0
+
+    def add(self, data: bytes) -> None:
+        self.total += len(data)
+        room = self.limit // 2 - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        self.tail += data
+        keep = self.limit - self.limit // 2
+        if len(self.tail) > 2 * keep:
+            del self.tail[:-keep]
+
+    def text(self) -> str:
+        keep = self.limit - self.limit // 2
+        tail = bytes(self.tail[-keep:]) if keep else b""
+        omitted = self.total - len(self.head) - len(tail)
+        note = f"\n[... {omitted} bytes omitted: output is limited to {self.limit} bytes ...]\n" if omitted else ""
+        return self.head.decode(errors="replace") + note + tail.decode(errors="replace")
+
+
+def _which(name: str) -> str | None:
+    return shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/bin", "/bin"]))
+
+
+def _as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _is_within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _runtime_binds() -> list[tuple[str, str]]:
+    """(host, sandbox) pairs for the system and this interpreter, identical on both sides."""
+    binds = [("/usr", "/usr")]
+    prefixes = [sys.base_prefix, sys.base_exec_prefix, sys.prefix, sys.exec_prefix]
+    for prefix in dict.fromkeys(prefixes + [os.path.realpath(p) for p in prefixes]):
+        if os.path.isdir(prefix) and not _is_within(prefix, "/usr"):
+            binds.append((prefix, prefix))
+    binds += [(path, path) for path in _ETC_FILES if os.path.exists(path)]
+    return binds
+
+
+def _host_path(path: str, binds: list[tuple[str, str]]) -> str | None:
+    """The host path that `path` inside the sandbox shows, through the innermost bind containing it."""
+    for host, target in sorted(binds, key=lambda b: len(b[1]), reverse=True):
+        if _is_within(path, target):
+            return host + path[len(target.rstrip("/")):] if target != "/" else host.rstrip("/") + path
+    return None
+
+
+def _unreadable(root: str) -> str | None:
+    """The first entry under `root` that a sandbox user (an unrelated uid) cannot read, if any."""
+    def bad(path: str) -> bool:
+        mode = os.lstat(path).st_mode
+        need = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
+        return not stat.S_ISLNK(mode) and mode & need != need
+
+    if bad(root):
+        return root
+    if os.path.isdir(root):
+        for dirpath, dirnames, filenames in os.walk(root):
+            for name in dirnames + filenames:
+                if bad(os.path.join(dirpath, name)):
+                    return os.path.join(dirpath, name)
+    return None
+
+
+_uid_lock = threading.Lock()
+_uids_in_use: set[int] = set()
+
+
+def _claim_uid() -> int:
+    """A host uid that no other live sandbox uses, so that RLIMIT_NPROC counts this sandbox alone."""
+    base = _SANDBOX_UID_BASE + (os.getpid() << 6)  # pids are below 2**22, so uids stay below 2**31
+    with _uid_lock:
+        free = [uid for uid in range(base, base + 64) if uid not in _uids_in_use]
+        if not free:
+            raise RuntimeError("more than 64 sandboxes at once in one process")
+        _uids_in_use.add(free[0])
+        return free[0]
+
+
+def _release_uid(uid: int | None) -> None:
+    with _uid_lock:
+        _uids_in_use.discard(uid)
+
+
+def _filesystem_args(binds: list[tuple[str, str]], hide: list[str], limits: Limits, rw_tmp: bool) -> list[str]:
+    tmp_size = str(limits.tmp_mb << 20)
+    args = ["--proc", "/proc", "--dev", "/dev",
+            "--perms", "1777", "--size", tmp_size, "--tmpfs", "/tmp",
+            "--perms", "1777", "--size", tmp_size, "--tmpfs", "/dev/shm"]
+    if not rw_tmp:
+        args += ["--remount-ro", "/tmp", "--remount-ro", "/dev/shm"]
+    for link in _USR_LINKS:
+        if os.path.islink(link):
+            args += ["--symlink", os.readlink(link), link]
+        elif os.path.isdir(link):
+            binds = binds + [(link, link)]
+    made = {"/", "/tmp", "/dev"}
+    for host, target in sorted(binds, key=lambda bind: bind[1].count("/")):
+        parents = []
+        parent = os.path.dirname(target)
+        while parent not in made and not any(_is_within(parent, other) for _, other in binds if other != target):
+            parents.append(parent)
+            made.add(parent)
+            parent = os.path.dirname(parent)
+        for directory in reversed(parents):
+            args += ["--perms", "0755", "--dir", directory]  # bwrap would make them 0700, closed to the sandbox user
+        args += ["--ro-bind", host, target]
+    for path in dict.fromkeys([*ALWAYS_HIDDEN, *hide]):
+        host = _host_path(path, binds)
+        if host is None or not os.path.lexists(host):
+            continue
+        if os.path.isdir(host):
+            args += ["--tmpfs", path, "--remount-ro", path]
+        else:
+            args += ["--dev-bind", "/dev/null", path]  # plain binds are nodev, and an empty file would need an fd
+    return args
+
+
+def _bwrap_command(argv: list[str], binds: list[tuple[str, str]], hide: list[str], cwd: str, limits: Limits,
+                   uid: int | None, rw_tmp: bool = True) -> list[str]:
+    """bwrap's command line; `uid` is the host uid that root drops the command to, None for a non-root caller."""
+    cmd = [_which("bwrap"), "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+           "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    if uid is None:
+        cmd += ["--unshare-user", "--uid", "65534", "--gid", str(SANDBOX_GID), "--disable-userns"]
+    else:
+        cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]  # for setpriv only
+    cmd += _filesystem_args(binds, hide, limits, rw_tmp) + ["--chdir", cwd, "--"]
+    if uid is not None:
+        cmd += [_which("setpriv"), f"--reuid={uid}", f"--regid={SANDBOX_GID}", "--clear-groups", "--inh-caps=-all",
+                "--bounding-set=-all", "--no-new-privs", "--"]
+    return cmd + [_which("prlimit"), f"--nproc={limits.max_processes}:{limits.max_processes}", "--", *argv]
+
+
+def _rlimits(limits: Limits) -> list[tuple[int, int]]:
+    return [(resource.RLIMIT_DATA, limits.memory_mb << 20),
+            (resource.RLIMIT_FSIZE, limits.max_file_mb << 20),
+            (resource.RLIMIT_CORE, 0),
+            (resource.RLIMIT_NOFILE, limits.max_open_files)]
+
+
+def _child_setup(reply_w: int, rlimits: list[tuple[int, int]]) -> None:
+    """Runs in the forked child before exec: the reply pipe becomes fd 3, then the limits apply."""
+    if reply_w == REPLY_FD:
+        os.set_inheritable(REPLY_FD, True)
+    else:
+        os.dup2(reply_w, REPLY_FD)
+    for which, value in rlimits:
+        resource.setrlimit(which, (value, value))
+
+
+@functools.cache
+def _bwrap_trial() -> str | None:
+    """None if a minimal sandbox runs here, else why not."""
+    tools = ["bwrap", "prlimit"] + (["setpriv"] if _as_root() else [])
+    missing = [tool for tool in tools if _which(tool) is None]
+    if missing:
+        return f"{', '.join(missing)} not found"
+    uid = _claim_uid() if _as_root() else None
+    try:
+        cmd = _bwrap_command([_which("true")], _runtime_binds(), [], "/", Limits(), uid)
+        trial = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"trial run failed: {exc}"
+    finally:
+        _release_uid(uid)
+    return None if trial.returncode == 0 else f"trial run failed: {trial.stderr.strip()}"
+
+
+def bwrap_available() -> bool:
+    """True if bubblewrap is installed and a trial sandbox works (cached), unless NNKIT_NO_BWRAP=1."""
+    return os.environ.get("NNKIT_NO_BWRAP") != "1" and _bwrap_trial() is None
+
+
+_fallback_warned = False
+
+
+def _warn_fallback() -> None:
+    global _fallback_warned
+    if not _fallback_warned:
+        _fallback_warned = True
+        warnings.warn(_FALLBACK_WARNING, FallbackWarning, stacklevel=3)
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def _pss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) << 10
+    except (OSError, ValueError):
+        pass
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _exit_reason(returncode: int, stderr: str, limits: Limits) -> str:
+    if returncode == 0:
+        return ""
+    if returncode < 0:
+        number = -returncode
+        reason = f"killed by signal {number} ({_signal_name(number)})"
+        if number == signal.SIGKILL:
+            reason += ", probably the memory limit"
+        elif number == signal.SIGXFSZ:
+            reason += f": a file grew beyond the {limits.max_file_mb} MB limit"
+        return reason
+    reason = f"exited with status {returncode}"
+    if "MemoryError" in stderr[-4000:]:
+        reason += f" (MemoryError: the memory limit is {limits.memory_mb} MB per process)"
+    return reason
+
+
+def _rewrite(value: str, binds: list[tuple[str, str]]) -> str:
+    host = _host_path(value, binds) if value.startswith("/") else None
+    return host if host is not None else value
+
+
+def run_sandboxed(argv: list[str], *, ro_binds: dict[str, str], rw_tmp: bool = True, env: dict[str, str] | None = None,
+                  cwd: str = "/", limits: Limits = Limits(), require_sandbox: bool = False,
+                  hide: list[str] = ()) -> RunResult:
+    """Run `argv` in the sandbox and collect its stdout, stderr and everything it writes on fd 3.
+
+    `ro_binds` maps host paths to sandbox paths, bound read-only; as root they must be world-readable (the command
+    runs as an unrelated uid). `hide` lists sandbox paths covered by an empty read-only tmpfs. `env` is added to a
+    minimal environment; nothing of the caller's environment leaks. /tmp and /dev/shm are private tmpfs of
+    `limits.tmp_mb` each, read-only when `rw_tmp` is false.
+    """
+    if not argv:
+        raise ValueError("argv is empty")
+    for host in ro_binds:
+        if not os.path.lexists(host):
+            raise FileNotFoundError(f"bind source {host} does not exist")
+    sandboxed = bwrap_available()
+    if not sandboxed:
+        why = "NNKIT_NO_BWRAP=1" if os.environ.get("NNKIT_NO_BWRAP") == "1" else _bwrap_trial()
+        if require_sandbox:
+            raise SandboxUnavailable(f"a sandbox is required but bubblewrap cannot be used ({why}); install the Debian "
+                                     "package bubblewrap, check that user namespaces are enabled, or run as root")
+        _warn_fallback()
+
+    user_binds = [(os.path.abspath(host), target) for host, target in ro_binds.items()]
+    child_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8",
+                 "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"} | dict(env or {})
+    uid = scratch = None
+    if sandboxed:
+        if _as_root():
+            for host, _ in user_binds:
+                if (bad := _unreadable(host)) is not None:
+                    raise PermissionError(f"{bad} is not world-readable, and the sandboxed command runs as an "
+                                          f"unprivileged uid; make the bound files readable (chmod -R o+rX {host})")
+            uid = _claim_uid()
+        command = _bwrap_command(argv, _runtime_binds() + user_binds, list(hide), cwd, limits, uid, rw_tmp)
+        workdir = None
+    else:
+        scratch = tempfile.TemporaryDirectory(prefix="nnkit-run-")
+        child_env.update(HOME=scratch.name, TMPDIR=scratch.name)
+        child_env = {key: _rewrite(value, user_binds) for key, value in child_env.items()}
+        command = [_rewrite(arg, user_binds) for arg in argv]
+        workdir = _host_path(cwd, user_binds) or scratch.name
+
+    reply_r, reply_w = os.pipe()  # made before Popen's own pipes, none of which can then land on fd 3
+    start = time.monotonic()
+    try:
+        try:
+            proc = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env,
+                cwd=workdir, pass_fds=(REPLY_FD,), start_new_session=True,
+                preexec_fn=functools.partial(_child_setup, reply_w, _rlimits(limits)))
+        finally:
+            os.close(reply_w)
+        return _supervise(proc, reply_r, limits, start, sandboxed)
+    finally:
+        os.close(reply_r)
+        _release_uid(uid)
+        if scratch is not None:
+            scratch.cleanup()
+
+
+def _supervise(proc: subprocess.Popen, reply_r: int, limits: Limits, start: float, sandboxed: bool) -> RunResult:
+    """Read the three pipes until they close, enforcing every limit; kill the process group on a violation."""
+    out, err = _Capture(limits.max_output_bytes), _Capture(limits.max_output_bytes)
+    reply: list[bytes] = []
+    reply_size = 0
+    killed_for = ""
+    timed_out = False
+
+    def kill(reason: str) -> None:
+        nonlocal killed_for
+        if killed_for:
+            return
+        killed_for = reason
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    sel = selectors.DefaultSelector()
+    for fd, sink in ((proc.stdout.fileno(), out), (proc.stderr.fileno(), err), (reply_r, None)):
+        os.set_blocking(fd, False)
+        sel.register(fd, selectors.EVENT_READ, sink)
+    deadline = start + limits.timeout
+    next_check = start + _WATCHDOG_PERIOD
+    give_up = None  # once the process is gone or killed, pipes get a grace period to reach end of file
+    flood = 64 * limits.max_output_bytes
+    while sel.get_map():
+        now = time.monotonic()
+        if give_up is None and (killed_for or proc.poll() is not None):
+            give_up = now + _DRAIN_GRACE
+        if give_up is not None and now >= give_up:
+            break
+        if not killed_for and now >= deadline:
+            timed_out = True
+            kill(f"timed out after {limits.timeout:g} s (killed)")
+            continue
+        if not killed_for and now >= next_check:
+            next_check = now + _WATCHDOG_PERIOD
+            if sum(_pss_bytes(pid) for pid in _descendants(proc.pid)) > limits.memory_mb << 20:
+                kill(f"memory limit: the sandboxed processes used more than {limits.memory_mb} MB in total (killed)")
+                continue
+        wait = min(t for t in (deadline, next_check, give_up) if t is not None) - now
+        for key, _ in sel.select(timeout=max(wait, 0.001)):
+            try:
+                data = os.read(key.fd, 1 << 16)
+            except BlockingIOError:
+                continue
+            if not data:
+                sel.unregister(key.fd)
+            elif key.data is not None:
+                key.data.add(data)
+                if out.total + err.total > flood:
+                    kill(f"output flood: more than {flood} bytes on stdout/stderr (killed)")
+            elif reply is not None:
+                reply_size += len(data)
+                if reply_size > limits.max_reply_bytes:
+                    reply = None
+                    kill(f"reply larger than {limits.max_reply_bytes} bytes (killed)")
+                else:
+                    reply.append(data)
+    sel.close()
+    proc.stdout.close()
+    proc.stderr.close()
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # what is left of the process group, or pipes that never closed
+    except (ProcessLookupError, PermissionError):
+        pass
+    status = proc.wait()
+    if sandboxed and status > 128:
+        status = 128 - status  # bwrap reports a command killed by signal N as status 128 + N
+    stderr = err.text()
+    if killed_for:
+        returncode, reason = None, killed_for
+    elif sandboxed and status == 1 and stderr.startswith("bwrap: "):
+        returncode, reason = status, f"sandbox setup failed: {stderr.strip()}"
+    else:
+        returncode, reason = status, _exit_reason(status, stderr, limits)
+    return RunResult(reply=None if reply is None else b"".join(reply), returncode=returncode, reason=reason,
+                     stdout=out.text(), stderr=stderr, sandboxed=sandboxed, wall=time.monotonic() - start,
+                     timed_out=timed_out)
