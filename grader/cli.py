@@ -1,0 +1,223 @@
+"""Grade a class: ``python -m grader.cli --submissions DIR --out DIR [-j N]`` (what ``make grade`` runs).
+
+Each submission is normalised (grader.submission), then graded by its own pytest process running the checks in
+grader/checks, whose student code runs in sandboxed workers. Results are cached by a digest of the submission, the
+kit version and the checks, so a re-run skips unchanged submissions and resumes an interrupted run. Every file is
+written atomically and each submission's directory is swapped in whole. The exit status is non-zero only when the
+grader itself failed, never because a student scored low.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from nnkit import __version__
+from grader import report, sandbox, scoring, submission
+
+KIT = Path(__file__).resolve().parent
+CHECKS = KIT / "checks"
+# Ample for the reference (about 100 s): the sum of the workers' own limits plus pytest's overhead.
+SUBMISSION_TIMEOUT = 1200
+
+
+@dataclass
+class Outcome:
+    student_id: str
+    status: str          # "graded", "cached" or "error"
+    score: float | None = None
+    max_score: float | None = None
+    message: str = ""
+    grader_failed: bool = False
+
+
+def checks_digest(visible_only: bool) -> str:
+    """Changes whenever a check, the worker or the kit version changes, so cached results are never stale."""
+    h = hashlib.sha256(__version__.encode())
+    for path in sorted(KIT.rglob("*.py")) + sorted(CHECKS.rglob("*.ini")):
+        if "__pycache__" in path.parts:
+            continue
+        h.update(str(path.relative_to(KIT)).encode())
+        h.update(path.read_bytes())
+    h.update(b"visible-only" if visible_only else b"all")
+    return h.hexdigest()
+
+
+def _atomic_swap_dir(new: Path, final: Path) -> None:
+    """Replace ``final`` by ``new`` so that a reader sees the old directory or the new one, never a mix."""
+    old = final.with_name(f".old-{final.name}-{os.getpid()}")
+    if final.exists():
+        os.replace(final, old)
+    os.replace(new, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def grade_one(student_id: str, path: Path, out: Path, opts) -> Outcome:
+    final = out / student_id
+    work = Path(tempfile.mkdtemp(prefix=f".work-{student_id}-", dir=out))
+    try:
+        return _grade_one(student_id, path, final, work, opts)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _grade_one(student_id: str, path: Path, final: Path, work: Path, opts) -> Outcome:
+    start = time.monotonic()
+    stage = work / "out"
+    stage.mkdir()
+    try:
+        prepared = submission.prepare(path, student_id, work / "prep")
+    except submission.SubmissionError as exc:
+        prepared = None
+        load_error = str(exc)
+    else:
+        load_error = ""
+    digest = prepared.digest if prepared else hashlib.sha256(load_error.encode()).hexdigest()
+    cache_key = hashlib.sha256(f"{opts.checks_digest}:{digest}".encode()).hexdigest()
+    cached = _cached(final, cache_key)
+    if cached and not opts.no_cache:
+        return Outcome(student_id, "cached", cached["score"], cached["max_score"])
+
+    info = {stem: {"error": load_error or (prepared.errors.get(stem, "") if prepared else "")}
+            for stem in submission.STEMS}
+    (work / "info.json").write_text(json.dumps(info))
+    root = prepared.root if prepared else work / "empty"
+    root.mkdir(parents=True, exist_ok=True)
+    record_path = work / "record.json"
+    plots_dir = stage / "plots"
+    cmd = [sys.executable, "-m", "pytest", "-c", str(CHECKS / "pytest.ini"), "--rootdir", str(KIT.parent),
+           str(CHECKS / "test_q1_expressivity.py"), str(CHECKS / "test_q2_softmax_jacobian.py"),
+           str(CHECKS / "test_q3_fashion_mnist.py"), str(CHECKS / "test_q4_numpy_backprop.py"),
+           "--submission", str(root), "--submission-info", str(work / "info.json"),
+           "--record", str(record_path), "--artifacts", str(plots_dir)]
+    if not opts.visible_only:
+        cmd.insert(cmd.index("--submission"), str(CHECKS / "hidden"))
+    if opts.require_sandbox:
+        cmd.append("--require-sandbox")
+    if opts.skip_training:
+        cmd.append("--skip-training")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=SUBMISSION_TIMEOUT, env=env,
+                              cwd=KIT.parent)
+    except subprocess.TimeoutExpired:
+        return Outcome(student_id, "error", message=f"grading took longer than {SUBMISSION_TIMEOUT} s",
+                       grader_failed=True)
+    if proc.returncode not in (0, 1) or not record_path.exists():
+        tail = (proc.stdout + proc.stderr)[-3000:]
+        return Outcome(student_id, "error", message=f"pytest exited with {proc.returncode}:\n{tail}",
+                       grader_failed=True)
+    record = json.loads(record_path.read_text())
+    started = [w for w in record["workers"] if w.get("started")]
+    sandboxed = all(w.get("sandboxed") for w in started)
+    results = scoring.results_json(record, time.monotonic() - start, sandboxed)
+    if load_error:
+        results["output"] = f"{load_error}\n{results['output']}"
+    plots = {}
+    for stem, name in (("q1_expressivity", "q1b.png"), ("q3_fashion_mnist", "q3.png"),
+                       ("q4_numpy_backprop", "q4.png")):
+        if (plots_dir / name).exists():
+            plots[stem] = f"plots/{name}"
+    meta = scoring.meta_json(student_id, prepared, record, __version__, cache_key, plots)
+    report.atomic_write_text(stage / "results.json", json.dumps(results, indent=1))
+    report.atomic_write_text(stage / "meta.json", json.dumps(meta, indent=1))
+    report.write_feedback(stage)
+    _atomic_swap_dir(stage, final)
+    internal = [c["nodeid"] for c in record["checks"] if c.get("internal_error")]
+    return Outcome(student_id, "graded", results["score"], results["max_score"],
+                   message=f"internal errors in {internal}" if internal else "", grader_failed=bool(internal))
+
+
+def _cached(final: Path, cache_key: str) -> dict | None:
+    try:
+        meta = json.loads((final / "meta.json").read_text())
+        results = json.loads((final / "results.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if meta.get("cache_key") != cache_key or not (final / "feedback.html").exists():
+        return None
+    return results
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard must look like i/n, e.g. 1/3; got {text!r}") from None
+    if not 1 <= i <= n:
+        raise argparse.ArgumentTypeError(f"--shard {text}: need 1 <= i <= n")
+    return i, n
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Grade every submission in a directory.")
+    parser.add_argument("--submissions", type=Path, default=Path("examples/submissions"))
+    parser.add_argument("--out", type=Path, default=Path("grades"))
+    parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--require-sandbox", action="store_true",
+                        help="fail instead of running student code without bubblewrap (for CI grading)")
+    parser.add_argument("--no-cache", action="store_true", help="re-grade even unchanged submissions")
+    parser.add_argument("--visible-only", action="store_true", help="run only the visible checks")
+    parser.add_argument("--skip-training", action="store_true", help="skip the two training checks")
+    opts = parser.parse_args(argv)
+
+    if not opts.submissions.is_dir():
+        print(f"error: {opts.submissions} is not a directory of submissions", file=sys.stderr)
+        return 2
+    if opts.require_sandbox and not sandbox.bwrap_available():
+        print("error: --require-sandbox given but bubblewrap (bwrap) is not usable here", file=sys.stderr)
+        return 2
+    if not sandbox.bwrap_available():
+        print("warning: bubblewrap (bwrap) is not available: student code will run WITHOUT a sandbox. "
+              "Install the Debian package bubblewrap, or pass --require-sandbox to refuse.", file=sys.stderr)
+    opts.out.mkdir(parents=True, exist_ok=True)
+    opts.checks_digest = checks_digest(opts.visible_only)
+    entries = submission.discover(opts.submissions)
+    skipped = entries.skipped
+    for item in skipped:
+        print(f"skipped: {item}", file=sys.stderr)
+    if not entries:
+        print(f"no submissions found in {opts.submissions}", file=sys.stderr)
+
+    from tqdm import tqdm
+
+    outcomes: list[Outcome] = []
+    with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
+        futures = {pool.submit(grade_one, sid, path, opts.out, opts): sid for sid, path in entries}
+        with tqdm(total=len(futures), unit="submission", disable=None, file=sys.stderr) as bar:
+            for fut in as_completed(futures):
+                sid = futures[fut]
+                try:
+                    outcome = fut.result()
+                except Exception as exc:  # a grader bug for one submission must not lose the others
+                    outcome = Outcome(sid, "error", message=f"{type(exc).__name__}: {exc}", grader_failed=True)
+                outcomes.append(outcome)
+                bar.set_postfix_str(sid)
+                bar.update()
+    student_dirs = [opts.out / sid for sid, _ in entries if (opts.out / sid).is_dir()]
+    report.write_gradebook(opts.out, student_dirs)
+    report.write_junit(opts.out, student_dirs)
+    for o in sorted(outcomes, key=lambda o: o.student_id):
+        if o.status == "error":
+            print(f"{o.student_id:>24}  GRADER ERROR  {o.message}", file=sys.stderr)
+        else:
+            print(f"{o.student_id:>24}  {o.score:g} / {o.max_score:g}{'  (cached)' if o.status == 'cached' else ''}"
+                  + (f"  [{o.message}]" if o.message else ""))
+    print(f"wrote {opts.out / 'gradebook.csv'}, {opts.out / 'junit.xml'} and feedback in {opts.out}/<id>/")
+    return 1 if any(o.grader_failed for o in outcomes) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""The pytest plugin that turns checks into a report card.
+
+A check is a plain test with ``@pytest.mark.check(points=..., hidden=...)`` whose first docstring line is the title a
+student sees. The plugin runs the question's worker lazily (one sandboxed worker per question and group, with the
+calls every collected check of that question declared in its module's ``CALLS``), records each check's score and
+message, and writes them to ``--record`` as JSON for :mod:`grader.scoring`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from grader import sandbox
+from grader.runner import STEMS, Call, StudentFailure, WorkerRun, run_calls
+
+CREDIT = pytest.StashKey[float]()
+RECORDS = pytest.StashKey[list]()
+WORKERS = pytest.StashKey["Workers"]()
+POINTS = pytest.StashKey[float]()
+
+# Per group: the wall-clock budget and memory for one worker. Training budgets hold the reference with a margin of
+# about 3x its measured time on 2 cores (README, "Measured figures").
+GROUP_LIMITS = {
+    "main": sandbox.Limits(timeout=60, memory_mb=4096),
+    "train": sandbox.Limits(timeout=300, memory_mb=6144),
+}
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("nnkit", "autograder")
+    g.addoption("--submission", help="normalised submission directory (holds <stem>.py files)")
+    g.addoption("--submission-info", help="JSON from grader.submission: per-question load errors")
+    g.addoption("--record", help="write check results here as JSON")
+    g.addoption("--artifacts", help="directory for plots made from the submission's outputs")
+    g.addoption("--require-sandbox", action="store_true", help="refuse to run student code without bubblewrap")
+    g.addoption("--skip-training", action="store_true", help="skip the checks that train a network")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "check(points, hidden=False, training=False): a graded check")
+    config.stash[RECORDS] = []
+
+
+def pytest_collection_modifyitems(config, items):
+    # A parametrized check's points are shared evenly by its cases.
+    counts: dict = {}
+    for item in items:
+        key = (item.module.__name__, getattr(item, "originalname", item.name))
+        counts[key] = counts.get(key, 0) + 1
+    for item in items:
+        marker = item.get_closest_marker("check")
+        if marker is None:
+            raise pytest.UsageError(f"{item.nodeid}: every check needs @pytest.mark.check(points=...)")
+        if not (item.function.__doc__ or "").strip():
+            raise pytest.UsageError(f"{item.nodeid}: every check needs a docstring (its title)")
+        total = float(marker.kwargs.get("points", marker.args[0] if marker.args else 1))
+        item.stash[POINTS] = total / counts[(item.module.__name__, getattr(item, "originalname", item.name))]
+        if config.getoption("--skip-training") and marker.kwargs.get("training"):
+            item.add_marker(pytest.mark.skip(reason="training check not run locally (run with FULL=1)"))
+
+
+class Workers:
+    """Runs each question's worker once, on first use, with the calls all its collected checks declared."""
+
+    def __init__(self, config, items):
+        self.config = config
+        self.items = items
+        self.runs: dict[tuple[str, str], WorkerRun] = {}
+        info_path = config.getoption("--submission-info")
+        self.info = json.loads(Path(info_path).read_text()) if info_path else {}
+        sub = config.getoption("--submission")
+        self.root = Path(sub) if sub else None
+
+    def calls_for(self, stem: str, group: str) -> list[Call]:
+        calls: dict[str, Call] = {}
+        seen_modules = set()
+        for item in self.items:
+            mod = item.module
+            if getattr(mod, "STEM", None) != stem or mod in seen_modules:
+                continue
+            seen_modules.add(mod)
+            for call in getattr(mod, "CALLS", []):
+                if call.group != group:
+                    continue
+                if call.id in calls and calls[call.id] != call:
+                    raise pytest.UsageError(f"{mod.__name__}: call id {call.id!r} reused with a different call")
+                calls[call.id] = call
+        return list(calls.values())
+
+    def run(self, stem: str, group: str) -> WorkerRun:
+        key = (stem, group)
+        if key not in self.runs:
+            self.runs[key] = self._run(stem, group)
+        return self.runs[key]
+
+    def _run(self, stem, group) -> WorkerRun:
+        error = (self.info.get(stem) or {}).get("error", "")
+        if self.root is None:
+            return WorkerRun(stem, group, ok=False, reason="no --submission given")
+        if error:
+            return WorkerRun(stem, group, ok=False, reason=error)
+        if not (self.root / f"{stem}.py").is_file():
+            return WorkerRun(stem, group, ok=False,
+                             reason=f"{stem}.py (or {stem}.ipynb) was not found in the submission")
+        calls = self.calls_for(stem, group)
+        return run_calls(self.root, stem, group, calls, GROUP_LIMITS[group],
+                         require_sandbox=self.config.getoption("--require-sandbox"))
+
+
+class Student:
+    """What a check sees of one question: decoded return values, or a StudentFailure explaining why not."""
+
+    def __init__(self, workers: Workers, stem: str, calls: dict[str, Call]):
+        self.workers = workers
+        self.stem = stem
+        self._calls = calls
+
+    def _result(self, call_id: str) -> dict:
+        __tracebackhide__ = True
+        call = self._calls[call_id]
+        run = self.workers.run(self.stem, call.group)
+        if not run.ok:
+            raise StudentFailure(run.reason)
+        if run.import_error:
+            raise StudentFailure(f"importing {self.stem}.py failed, so no check of this question can run:\n"
+                                 f"{run.import_error}")
+        out = run.calls.get(call_id)
+        if not isinstance(out, dict):
+            raise StudentFailure(f"{call.describe()} produced no result")
+        if not out.get("ok"):
+            raise StudentFailure(f"calling {call.describe()} failed:\n{out.get('error', '')}")
+        return out
+
+    def value(self, call_id: str):
+        __tracebackhide__ = True
+        return self._result(call_id)["value"]
+
+    def args_after(self, call_id: str) -> list:
+        __tracebackhide__ = True
+        return self._result(call_id)["args"]
+
+    def describe(self, call_id: str) -> str:
+        return self._calls[call_id].describe()
+
+
+@pytest.fixture(scope="session")
+def workers(request) -> Workers:
+    w = Workers(request.config, request.session.items)
+    request.config.stash[WORKERS] = w
+    return w
+
+
+@pytest.fixture(scope="module")
+def student(request, workers) -> Student:
+    mod = request.module
+    return Student(workers, mod.STEM, {c.id: c for c in getattr(mod, "CALLS", [])})
+
+
+@pytest.fixture
+def credit(request):
+    """Call ``credit(fraction)`` to award part of a check's points; the check may then still fail with a message."""
+    def give(fraction: float) -> None:
+        request.node.stash[CREDIT] = min(1.0, max(0.0, float(fraction)))
+    return give
+
+
+@pytest.fixture(scope="session")
+def artifacts(request) -> Path | None:
+    path = request.config.getoption("--artifacts")
+    if not path:
+        return None
+    p = Path(path)
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "setup" and report.passed:
+        return
+    if report.when == "teardown" and report.passed:
+        return
+    if report.when == "call" or report.failed or report.skipped:
+        _record(item, call, report)
+
+
+def _record(item, call, report):
+    records = item.config.stash[RECORDS]
+    if any(r["nodeid"] == item.nodeid for r in records):
+        return
+    marker = item.get_closest_marker("check")
+    points = item.stash[POINTS]
+    title = (item.function.__doc__ or "").strip().splitlines()[0]
+    internal = False
+    if report.passed:
+        status, fraction, output = "passed", 1.0, ""
+    elif report.skipped:
+        status, fraction = "skipped", 0.0
+        output = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        output = output.removeprefix("Skipped: ")
+    else:
+        status = "failed"
+        fraction = item.stash.get(CREDIT, 0.0)
+        exc = call.excinfo.value if call.excinfo else None
+        if isinstance(exc, AssertionError):
+            output = str(exc) or "the check failed"
+        else:
+            internal = True
+            output = ("internal grader error (not your fault; tell the course staff):\n"
+                      + "".join(traceback.format_exception(exc)) if exc else str(report.longrepr))
+    records.append({
+        "nodeid": item.nodeid,
+        "stem": getattr(item.module, "STEM", ""),
+        "title": title,
+        "points": points,
+        "score": round(points * fraction, 6),
+        "status": status,
+        "hidden": bool(marker.kwargs.get("hidden", False)),
+        "training": bool(marker.kwargs.get("training", False)),
+        "output": output,
+        "internal_error": internal,
+    })
+
+
+def pytest_sessionfinish(session, exitstatus):
+    path = session.config.getoption("--record")
+    if not path:
+        return
+    workers = session.config.stash.get(WORKERS, None)
+    runs = []
+    if workers is not None:
+        for run in workers.runs.values():
+            d = asdict(run)
+            d.pop("calls")
+            runs.append(d)
+    data = {"checks": session.config.stash[RECORDS], "workers": runs, "stems": list(STEMS)}
+    tmp = Path(path).with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    os.replace(tmp, path)

@@ -1,0 +1,219 @@
+"""Trusted side of a worker run: write the job, start the sandbox, decode what comes back.
+
+A check never sees a student object: it gets plain data decoded by :mod:`grader.protocol`, and a
+:class:`StudentFailure` (an AssertionError, so pytest reports it as a failed check) with a student-facing message
+when a call failed, the import failed or the worker died.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from grader import protocol, sandbox
+
+KIT = Path(__file__).resolve().parent
+NNKIT = KIT.parent / "nnkit"
+STEMS = ("q1_expressivity", "q2_softmax_jacobian", "q3_fashion_mnist", "q4_numpy_backprop")
+
+
+class StudentFailure(AssertionError):
+    """Something in the student's code stopped a check; the message is written for the student."""
+
+
+@dataclass(frozen=True)
+class Interp:
+    """A callable for the student, built in the worker by interpolating ``ys`` over the grid ``xs``."""
+    xs: np.ndarray
+    ys: np.ndarray
+
+
+@dataclass(frozen=True)
+class Rng:
+    """A fresh ``np.random.default_rng(seed)`` built in the worker."""
+    seed: int
+
+
+@dataclass(frozen=True)
+class Scaled:
+    """A uint8 array sent as is and turned into ``dtype`` divided by ``divisor`` in the worker (saves the pipe)."""
+    array: np.ndarray
+    divisor: float = 255.0
+    dtype: str = "float64"
+
+
+@dataclass
+class Call:
+    """One thing to ask the student's module; ``id`` must be unique within its question."""
+    id: str
+    function: str
+    args: list = field(default_factory=list)
+    kwargs: dict = field(default_factory=dict)
+    task: str = "call"
+    group: str = "main"
+    return_args: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    def describe(self) -> str:
+        def short(a):
+            if isinstance(a, (np.ndarray, Scaled)):
+                arr = a.array if isinstance(a, Scaled) else a
+                return f"<array {arr.shape}>"
+            if isinstance(a, Interp):
+                return "f"
+            if isinstance(a, Rng):
+                return f"np.random.default_rng({a.seed})"
+            if isinstance(a, (list, tuple)) and len(a) > 4:
+                return f"<list of {len(a)}>"
+            return repr(a)
+        args = ["<training data>"] if callable(self.args) else [short(a) for a in self.args]
+        parts = args + [f"{k}={short(v)}" for k, v in self.kwargs.items()]
+        return f"{self.function}({', '.join(parts)})"
+
+
+@dataclass
+class WorkerRun:
+    stem: str
+    group: str
+    ok: bool                      # the worker replied with a well-formed message
+    reason: str                   # why not, for the student
+    import_error: str = ""
+    calls: dict = field(default_factory=dict)
+    stdout: str = ""
+    stderr: str = ""
+    sandboxed: bool = False
+    started: bool = False         # False when there was nothing to run (missing or unreadable file)
+    wall: float = 0.0
+    timings: dict = field(default_factory=dict)
+
+
+class _JobWriter:
+    def __init__(self, arrays_dir: Path):
+        self.dir = arrays_dir
+        self.n = 0
+
+    def _save(self, arr: np.ndarray) -> str:
+        name = f"a{self.n}"
+        self.n += 1
+        np.save(self.dir / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
+        return name
+
+    def encode(self, x):
+        if isinstance(x, np.ndarray):
+            return {"$npy": self._save(x)}
+        if isinstance(x, Scaled):
+            return {"$npy": self._save(x.array), "divisor": x.divisor, "dtype": x.dtype}
+        if isinstance(x, Interp):
+            name = f"f{self.n}"
+            self.n += 1
+            np.save(self.dir / f"{name}_x.npy", np.asarray(x.xs, dtype=np.float64), allow_pickle=False)
+            np.save(self.dir / f"{name}_y.npy", np.asarray(x.ys, dtype=np.float64), allow_pickle=False)
+            return {"$interp": name}
+        if isinstance(x, Rng):
+            return {"$rng": int(x.seed)}
+        if isinstance(x, dict):
+            return {k: self.encode(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [self.encode(v) for v in x]
+        if isinstance(x, (np.floating, np.integer)):
+            return x.item()
+        return x
+
+
+PRELOAD = {
+    "q1_expressivity": [],
+    "q2_softmax_jacobian": ["sympy"],
+    "q3_fashion_mnist": ["keras", "tensorflow"],
+    "q4_numpy_backprop": [],
+}
+
+
+def run_calls(submission_root: Path, stem: str, group: str, calls: list[Call], limits: "sandbox.Limits",
+              require_sandbox: bool = False) -> WorkerRun:
+    """Run ``calls`` against ``submission_root/<stem>.py`` in one sandboxed worker and decode the reply."""
+    student = submission_root / f"{stem}.py"
+    with tempfile.TemporaryDirectory(prefix="nnkit-job-") as tmp:
+        job = Path(tmp) / "job"
+        (job / "arrays").mkdir(parents=True)
+        writer = _JobWriter(job / "arrays")
+        request = {
+            "module": stem,
+            "preload": PRELOAD.get(stem, []),
+            "calls": [{"id": c.id, "function": c.function, "task": c.task,
+                       "args": writer.encode(c.args() if callable(c.args) else c.args),
+                       "kwargs": writer.encode(c.kwargs), "return_args": c.return_args, **c.extra}
+                      for c in calls],
+        }
+        (job / "request.json").write_text(json.dumps(request))
+        binds = {
+            str(job): "/job",
+            str(submission_root): "/submission",
+            str(KIT / "worker.py"): "/kit/worker.py",
+            str(KIT / "protocol.py"): "/kit/protocol.py",
+            # the kit's shared library (loader, gradient check) is part of the student bundle; bound at its own
+            # path so the editable install finds it
+            str(NNKIT): str(NNKIT),
+        }
+        argv = [sys.executable, "-E", "-s", "-B", "/kit/worker.py", "/job", f"/submission/{student.name}"]
+        raw = sandbox.run_sandboxed(argv, ro_binds=binds, env=worker_env(), limits=limits,
+                                    require_sandbox=require_sandbox, hide=hidden_paths())
+    run = WorkerRun(stem=stem, group=group, ok=False, reason="", stdout=raw.stdout, stderr=raw.stderr,
+                    sandboxed=raw.sandboxed, started=True, wall=raw.wall)
+    if raw.reply is None or not raw.reply:
+        run.reason = _death_reason(raw)
+        return run
+    try:
+        reply = protocol.decode(raw.reply)
+    except protocol.ProtocolError as exc:
+        run.reason = f"the worker's reply was corrupted ({exc}); did your code write to file descriptor 3?"
+        return run
+    if not isinstance(reply, dict) or not isinstance(reply.get("calls"), dict):
+        run.reason = "the worker's reply was malformed"
+        return run
+    run.ok = True
+    imp = reply.get("import") or {}
+    if not imp.get("ok"):
+        run.import_error = str(imp.get("error", "unknown import error"))
+    run.calls = reply["calls"]
+    run.timings = reply.get("timings", {}) if isinstance(reply.get("timings"), dict) else {}
+    return run
+
+
+def _death_reason(raw) -> str:
+    if raw.timed_out:
+        return f"your code did not finish within the time limit ({raw.reason})"
+    if raw.reason:
+        return f"the worker running your code stopped before replying: {raw.reason}"
+    return ("the worker running your code exited before replying (status 0): "
+            "does your module call sys.exit() or os._exit() at import time?")
+
+
+def worker_env() -> dict[str, str]:
+    return {
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "TF_ENABLE_ONEDNN_OPTS": "0",
+        "CUDA_VISIBLE_DEVICES": "",
+        "KERAS_BACKEND": "tensorflow",
+        "MPLBACKEND": "Agg",
+        # fixed thread counts: the same results on every machine, and TensorFlow's threads stay under the
+        # sandbox's process limit on many-core hosts
+        "OMP_NUM_THREADS": "2",
+        "TF_NUM_INTRAOP_THREADS": "2",
+        "TF_NUM_INTEROP_THREADS": "2",
+    }
+
+
+def hidden_paths() -> list[str]:
+    """Data inside the runtime that student code must not read (MNIST's test split ships in a package)."""
+    hide = []
+    for entry in sys.path:
+        p = Path(entry) / "pureml" / "datasets"
+        if p.is_dir():
+            hide.append(str(p))
+    return hide
+

@@ -1,0 +1,72 @@
+"""Fixtures shared by the kit's tests: grading one module or a whole directory the way `make grade` does."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKS = ROOT / "grader" / "checks"
+
+
+def solution_source(stem: str) -> str:
+    return (ROOT / "solutions" / f"{stem}.py").read_text(encoding="utf-8")
+
+
+def mutate(source: str, old: str, new: str, count: int = 1) -> str:
+    """Replace ``old`` by ``new`` exactly ``count`` times, failing loudly if the reference changed under us."""
+    found = source.count(old)
+    assert found == count, f"expected {count} occurrence(s) of {old!r} in the reference, found {found}"
+    return source.replace(old, new)
+
+
+def run_checks(submission: Path, stems, tmp: Path, training: bool = False, hidden: bool = True) -> dict:
+    """Run the graded checks of ``stems`` on a submission directory; return {test name: record}."""
+    files = []
+    for stem in stems:
+        files.append(str(CHECKS / f"test_{stem}.py"))
+        if hidden:
+            files.append(str(CHECKS / "hidden" / f"test_{stem}_hidden.py"))
+    record = tmp / "record.json"
+    cmd = [sys.executable, "-m", "pytest", "-c", str(CHECKS / "pytest.ini"), "--rootdir", str(ROOT), *files,
+           "--submission", str(submission), "--record", str(record)]
+    if not training:
+        cmd.append("--skip-training")
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
+    data = json.loads(record.read_text())
+    out = {}
+    for check in data["checks"]:
+        name = check["nodeid"].split("::")[-1]
+        assert name not in out
+        out[name] = check
+        assert not check["internal_error"], f"{name}: {check['output']}"
+    return out
+
+
+@pytest.fixture
+def grade_source(tmp_path):
+    """grade_source(stem, source, **kw) -> {check name: record}, grading a submission holding just that module."""
+    counter = [0]
+
+    def grade(stem: str, source: str | bytes, **kw) -> dict:
+        counter[0] += 1
+        sub = tmp_path / f"sub{counter[0]}"
+        sub.mkdir()
+        path = sub / f"{stem}.py"
+        if isinstance(source, bytes):
+            path.write_bytes(source)
+        else:
+            path.write_text(source, encoding="utf-8")
+        work = tmp_path / f"work{counter[0]}"
+        work.mkdir()
+        return run_checks(sub, [stem], work, **kw)
+    return grade
+
+
+def failed(results: dict) -> set[str]:
+    return {name for name, r in results.items() if r["status"] != "passed"}
