@@ -69,4 +69,4 @@ def grade_source(tmp_path):
 
 
 def failed(results: dict) -> set[str]:
-    return {name for name, r in results.items() if r["status"] != "passed"}
+    return {name for name, r in results.items() if r["status"] == "failed"}

@@ -1,0 +1,160 @@
+"""Visible checks for Q4: initialisation, forward pass, backpropagation, one SGD step, evaluation, training."""
+
+import numpy as np
+import pytest
+
+from grader.checklib import as_float64, assert_close, linear_credit, permuted
+from grader.checks.q4_common import (NAMES, SIZES, STEM, evaluate, forward, gradient_hint, random_image,
+                                     random_params, read_params, sample_loss)
+from grader.runner import Call, Rng, Scaled
+from nnkit.gradcheck import compare, numerical_gradient
+
+W, Bs = random_params(4)
+X = random_image(4)
+Y = 7
+XB = np.stack([random_image(s) for s in range(40, 72)])
+YB = np.arange(32) % 10
+LR = 0.003
+# Full credit at 70% after 3 epochs, none at 60%; the reference reaches 7x% (README, "Measured figures").
+FULL_AT, ZERO_AT = 0.70, 0.60
+
+
+def _training_args():
+    from nnkit.data import load_mnist
+
+    (x_train, y_train), _ = load_mnist()
+    return [Scaled(permuted(x_train.reshape(-1, 784)), 255.0, "float64"), y_train.astype(np.int64)]
+
+
+CALLS = [
+    Call("init", "init_params", [Rng(80085)]),
+    Call("forward", "forward", [W, Bs, XB]),
+    Call("backward", "backward", [W, Bs, X, Y]),
+    Call("step", "train_one_sample", [W, Bs, X, Y, LR], return_args=[0, 1]),
+    Call("evaluate", "evaluate", [W, Bs, XB, YB]),
+    Call("train", "train", _training_args, kwargs={"epochs": 3, "learning_rate": LR, "rng": Rng(80085)},
+         task="q4_train", group="train"),
+]
+
+
+@pytest.mark.check(points=1)
+def test_init_shapes(student):
+    """Q4: init_params returns weights of shapes (784, 32), (32, 32), (32, 10) and zero biases"""
+    w, b = read_params(student.value("init"), student.describe("init"))
+    for i in range(3):
+        assert np.all(b[i] == 0), f"b{i + 1} should start at zero; it has {int(np.sum(b[i] != 0))} non-zero entries"
+
+
+@pytest.mark.check(points=1)
+def test_init_statistics(student):
+    """Q4: initial weights have mean 0 and variance 1/max(n_in, n_out)"""
+    w, _ = read_params(student.value("init"), student.describe("init"))
+    for i in range(3):
+        n = w[i].size
+        target = 1.0 / max(SIZES[i], SIZES[i + 1])
+        # mean and variance of n normal draws: standard errors sqrt(v/n) and v*sqrt(2/n); allow 5 of each.
+        mean, var = float(w[i].mean()), float(w[i].var())
+        assert abs(mean) <= 5 * np.sqrt(target / n), (
+            f"W{i + 1} has mean {mean:.4g}; expected about 0 (within {5 * np.sqrt(target / n):.2g})")
+        assert abs(var - target) <= 5 * target * np.sqrt(2 / n), (
+            f"W{i + 1} has variance {var:.4g}; expected 1/max({SIZES[i]}, {SIZES[i + 1]}) = {target:.4g}.\n"
+            f"Hint: rng.normal takes the standard deviation, i.e. sqrt of the variance.")
+
+
+@pytest.mark.check(points=1)
+def test_forward_matches_reference(student):
+    """Q4: forward gives the right class probabilities for a batch"""
+    what = student.describe("forward")
+    p = as_float64(student.value("forward"), what, shape=(len(XB), 10))
+    assert_close(p, forward(W, Bs, XB), what, rtol=1e-9, atol=1e-12,
+                 hint="sigmoid on both hidden layers, softmax over each row of the output")
+
+
+@pytest.mark.check(points=3)
+@pytest.mark.parametrize("name", NAMES)
+def test_backward_gradient(student, name):
+    """Q4: backward's gradient agrees with central differences of the loss"""
+    value = student.value("backward")
+    assert isinstance(value, (list, tuple)) and len(value) == 3, (
+        f"{student.describe('backward')} should return (loss, weight_grads, bias_grads)")
+    loss, gw, gb = value
+    idx = NAMES.index(name)
+    grads = (list(gw) if isinstance(gw, (list, tuple)) else []) + (list(gb) if isinstance(gb, (list, tuple)) else [])
+    assert len(grads) == 6, "weight_grads and bias_grads should each be a list of three arrays"
+    params = [p.copy() for p in W] + [p.copy() for p in Bs]
+    got = as_float64(grads[idx], f"gradient of {name}", shape=params[idx].shape)
+    target = params[idx]
+
+    def loss_fn():
+        return sample_loss(params[:3], params[3:], X, Y)
+    if name == "W1":  # rows for zero pixels have an exactly zero gradient; check the others numerically
+        rows = np.flatnonzero(X)
+        sub = target[rows].copy()
+
+        def loss_rows():
+            saved = target[rows].copy()
+            target[rows] = sub
+            out = loss_fn()
+            target[rows] = saved
+            return out
+        numeric = np.zeros_like(target)
+        numeric[rows] = numerical_gradient(loss_rows, sub)
+    else:
+        numeric = numerical_gradient(loss_fn, target)
+    result = compare(got, numeric, floor=1e-6 * max(float(np.max(np.abs(numeric))), 1e-12))
+    assert result.max_rel_error <= 1e-5, (
+        f"{result.describe('gradient of ' + name)}.\nHint: {gradient_hint(name, got, W, Bs, X, Y)}")
+
+
+@pytest.mark.check(points=1)
+def test_sgd_step(student):
+    """Q4: train_one_sample moves every parameter by -learning_rate * gradient, in place"""
+    w_after, b_after = read_params(student.args_after("step"), "parameters after train_one_sample")
+    from grader.checks.q4_common import backward
+    gw, gb = backward(W, Bs, X, Y)
+    for i in range(3):
+        assert_close(w_after[i], W[i] - LR * gw[i], f"W{i + 1} after one step", rtol=1e-9, atol=1e-13,
+                     hint="update the arrays in place (W -= lr * grad) so the caller's lists change")
+        assert_close(b_after[i], Bs[i] - LR * gb[i], f"b{i + 1} after one step", rtol=1e-9, atol=1e-13)
+    loss = as_float64(student.value("step"), "the loss train_one_sample returned").ravel()
+    assert loss.size == 1 and abs(loss[0] - sample_loss(W, Bs, X, Y)) <= 1e-9, (
+        f"train_one_sample should return the loss before the step, {sample_loss(W, Bs, X, Y):.8g}; got {loss}")
+
+
+@pytest.mark.check(points=1)
+def test_evaluate(student):
+    """Q4: evaluate returns the average cross-entropy loss and the number of correct guesses"""
+    value = student.value("evaluate")
+    assert isinstance(value, (list, tuple)) and len(value) == 2, "evaluate should return (average_loss, n_correct)"
+    avg, correct = (float(as_float64(v, "evaluate output").ravel()[0]) for v in value)
+    want_avg, want_correct = evaluate(W, Bs, XB, YB)
+    assert abs(avg - want_avg) <= 1e-9 * max(1, want_avg), f"average loss: expected {want_avg:.8g}, got {avg:.8g}"
+    assert correct == want_correct, f"correct guesses: expected {want_correct}, got {correct:g}"
+
+
+@pytest.mark.check(points=2, training=True)
+def test_training_reaches_70_percent(student, credit, note, artifacts):
+    """Q4: train for 3 epochs; the returned weights reach 70% test accuracy (graded on data your code never sees)"""
+    from nnkit.data import load_mnist
+
+    result = student.value("train")
+    (_, _), (x_test, y_test) = load_mnist()
+    x = permuted(x_test.reshape(-1, 784)).astype(np.float64) / 255.0
+    weights, biases = read_params([result["weights"], result["biases"]], "train() result")
+    history = []
+    for snap in result.get("epochs", [])[:10]:
+        try:
+            history.append(evaluate(*read_params([snap["weights"], snap["biases"]], "snapshot"), x, y_test))
+        except (AssertionError, KeyError, TypeError):
+            break
+    loss, correct = evaluate(weights, biases, x, y_test)
+    accuracy = correct / len(y_test)
+    if artifacts is not None:
+        from grader import plots
+        plots.q4_training(artifacts / "q4.png", history, (loss, correct), len(y_test))
+    credit(linear_credit(accuracy, ZERO_AT, FULL_AT))
+    note(f"test accuracy after 3 epochs: {accuracy:.2%} (average loss {loss:.3f})")
+    assert accuracy >= FULL_AT, (
+        f"after 3 epochs your network gets {accuracy:.2%} of the test set right (average loss {loss:.3f}); "
+        f"full credit from {FULL_AT:.0%}, partial from {ZERO_AT:.0%}.\nHint: per-sample SGD with learning rate "
+        f"0.003, in dataset order; if the gradient checks pass, check that train() applies every update.")
