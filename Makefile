@@ -5,7 +5,7 @@ SUBMISSIONS ?= examples/submissions
 OUT     ?= grades
 J       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: setup data assignments grade test test-fast clean
+.PHONY: setup data assignments grade merge test test-fast clean
 
 setup: $(STAMP)
 
@@ -23,8 +23,14 @@ data: $(STAMP)
 assignments: $(STAMP)
 	$(PY) -m nnkit.stubgen solutions assignments
 
+GRADE_FLAGS := $(if $(SHARD),--shard $(SHARD)) $(if $(FAIL_UNDER),--fail-under $(FAIL_UNDER))
+
 grade: $(STAMP)
-	$(PY) -m grader.cli --submissions $(SUBMISSIONS) --out $(OUT) -j $(J)
+	$(PY) -m grader.cli --submissions $(SUBMISSIONS) --out $(OUT) -j $(J) $(GRADE_FLAGS)
+
+# merge shard outputs: make merge SHARDS="grades-1 grades-2 grades-3" OUT=grades
+merge: $(STAMP)
+	$(PY) -m grader.merge --out $(OUT) $(SHARDS)
 
 test: $(STAMP)
 	$(PY) -m pytest
@@ -34,3 +40,8 @@ test-fast: $(STAMP)
 
 clean:
 	rm -rf .venv $(OUT) dist build .pytest_cache
+
+# the Gradescope autograder zip: setup.sh, run_autograder and the grader with its hidden checks, no solutions
+.PHONY: gradescope
+gradescope: $(STAMP)
+	$(PY) -m grader.gradescope build --out dist/gradescope-autograder.zip

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nnkit import __version__
-from grader import report, sandbox, scoring, submission
+from grader import report, sandbox, scoring, similarity, submission
 
 KIT = Path(__file__).resolve().parent
 CHECKS = KIT / "checks"
@@ -131,7 +131,12 @@ def _grade_one(student_id: str, path: Path, final: Path, work: Path, opts) -> Ou
     meta = scoring.meta_json(student_id, prepared, record, __version__, cache_key, plots)
     report.atomic_write_text(stage / "results.json", json.dumps(results, indent=1))
     report.atomic_write_text(stage / "meta.json", json.dumps(meta, indent=1))
+    # the notebooks' Markdown cells (tagged written answers), for the TAs' side-by-side review
+    answers = {stem: cells for stem, cells in (prepared.markdown if prepared else {}).items()}
+    report.atomic_write_text(stage / "answers.json", json.dumps(answers, indent=1))
     report.write_feedback(stage)
+    if prepared:  # exactly what was graded, for the instructor and the similarity report
+        shutil.copytree(prepared.root, stage / "submission")
     _atomic_swap_dir(stage, final)
     internal = [c["nodeid"] for c in record["checks"] if c.get("internal_error")]
     return Outcome(student_id, "graded", results["score"], results["max_score"],
@@ -147,6 +152,11 @@ def _cached(final: Path, cache_key: str) -> dict | None:
     if meta.get("cache_key") != cache_key or not (final / "feedback.html").exists():
         return None
     return results
+
+
+def in_shard(student_id: str, i: int, n: int) -> bool:
+    """Shard membership by a hash of the id: stable whatever else is in the class."""
+    return int(hashlib.sha256(student_id.encode()).hexdigest(), 16) % n == i - 1
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -171,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-cache", action="store_true", help="re-grade even unchanged submissions")
     parser.add_argument("--visible-only", action="store_true", help="run only the visible checks")
     parser.add_argument("--skip-training", action="store_true", help="skip the two training checks")
+    parser.add_argument("--shard", type=parse_shard, metavar="I/N",
+                        help="grade only shard I of N (a deterministic split by student id); combine with grader.merge")
+    parser.add_argument("--fail-under", type=float, metavar="SCORE",
+                        help="exit with status 3 if any submission scores below SCORE (for CI); off by default")
     opts = parser.parse_args(argv)
 
     if not opts.submissions.is_dir():
@@ -183,9 +197,13 @@ def main(argv: list[str] | None = None) -> int:
         print("warning: bubblewrap (bwrap) is not available: student code will run WITHOUT a sandbox. "
               "Install the Debian package bubblewrap, or pass --require-sandbox to refuse.", file=sys.stderr)
     opts.out.mkdir(parents=True, exist_ok=True)
+    for stale in [*opts.out.glob(".work-*"), *opts.out.glob(".old-*")]:  # left by a killed run
+        shutil.rmtree(stale, ignore_errors=True)
     opts.checks_digest = checks_digest(opts.visible_only)
     entries = submission.discover(opts.submissions)
     skipped = entries.skipped
+    if opts.shard:
+        entries = [e for e in entries if in_shard(e[0], *opts.shard)]
     for item in skipped:
         print(f"skipped: {item}", file=sys.stderr)
     if not entries:
@@ -209,14 +227,25 @@ def main(argv: list[str] | None = None) -> int:
     student_dirs = [opts.out / sid for sid, _ in entries if (opts.out / sid).is_dir()]
     report.write_gradebook(opts.out, student_dirs)
     report.write_junit(opts.out, student_dirs)
+    similarity.write_similarity_html(opts.out, {d.name: d / "submission" for d in student_dirs
+                                                if (d / "submission").is_dir()}, KIT.parent / "assignments")
     for o in sorted(outcomes, key=lambda o: o.student_id):
         if o.status == "error":
             print(f"{o.student_id:>24}  GRADER ERROR  {o.message}", file=sys.stderr)
         else:
             print(f"{o.student_id:>24}  {o.score:g} / {o.max_score:g}{'  (cached)' if o.status == 'cached' else ''}"
                   + (f"  [{o.message}]" if o.message else ""))
-    print(f"wrote {opts.out / 'gradebook.csv'}, {opts.out / 'junit.xml'} and feedback in {opts.out}/<id>/")
-    return 1 if any(o.grader_failed for o in outcomes) else 0
+    print(f"wrote {opts.out / 'gradebook.csv'}, {opts.out / 'junit.xml'}, {opts.out / 'similarity.html'} "
+          f"and feedback in {opts.out}/<id>/")
+    if any(o.grader_failed for o in outcomes):
+        return 1
+    if opts.fail_under is not None:
+        low = [o for o in outcomes if o.score is not None and o.score < opts.fail_under]
+        for o in low:
+            print(f"{o.student_id}: {o.score:g} is below --fail-under {opts.fail_under:g}", file=sys.stderr)
+        if low:
+            return 3
+    return 0
 
 
 if __name__ == "__main__":
