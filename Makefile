@@ -23,7 +23,8 @@ data: $(STAMP)
 assignments: $(STAMP)
 	$(PY) -m nnkit.stubgen solutions assignments
 
-GRADE_FLAGS := $(if $(SHARD),--shard $(SHARD)) $(if $(FAIL_UNDER),--fail-under $(FAIL_UNDER))
+GRADE_FLAGS := $(if $(SHARD),--shard $(SHARD)) $(if $(FAIL_UNDER),--fail-under $(FAIL_UNDER)) \
+               $(if $(MANUAL_SCORES),--manual-scores $(MANUAL_SCORES))
 
 grade: $(STAMP)
 	$(PY) -m grader.cli --submissions $(SUBMISSIONS) --out $(OUT) -j $(J) $(GRADE_FLAGS)

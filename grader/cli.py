@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nnkit import __version__
-from grader import report, sandbox, scoring, similarity, submission
+from grader import report, sandbox, scoring, similarity, submission, written
 
 KIT = Path(__file__).resolve().parent
 CHECKS = KIT / "checks"
@@ -185,7 +185,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="grade only shard I of N (a deterministic split by student id); combine with grader.merge")
     parser.add_argument("--fail-under", type=float, metavar="SCORE",
                         help="exit with status 3 if any submission scores below SCORE (for CI); off by default")
+    parser.add_argument("--manual-scores", type=Path, metavar="CSV",
+                        help="TAs' scores for the written answers (student_id,q1a,q1b,q1c,q2): shown in "
+                             "OUT/written/ and merged into gradebook.csv")
     opts = parser.parse_args(argv)
+    if opts.manual_scores is not None:
+        try:
+            written.read_manual_scores(opts.manual_scores)
+        except written.ManualScoresError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
 
     if not opts.submissions.is_dir():
         print(f"error: {opts.submissions} is not a directory of submissions", file=sys.stderr)
@@ -227,6 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     student_dirs = [opts.out / sid for sid, _ in entries if (opts.out / sid).is_dir()]
     report.write_gradebook(opts.out, student_dirs)
     report.write_junit(opts.out, student_dirs)
+    try:
+        written.write_written_reports(opts.out, student_dirs, opts.manual_scores)
+    except written.ManualScoresError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     similarity.write_similarity_html(opts.out, {d.name: d / "submission" for d in student_dirs
                                                 if (d / "submission").is_dir()}, KIT.parent / "assignments")
     for o in sorted(outcomes, key=lambda o: o.student_id):

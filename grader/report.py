@@ -686,7 +686,8 @@ def gradebook_row(sub_dir: Path) -> list[str]:
         return [_csv_safe(student_id), *[""] * (len(STEMS) + 2), _csv_safe(f"not graded: {exc}")]
     meta, meta_problem = load_meta(sub_dir)
     notes = [meta_problem] if meta_problem else []
-    notes += [f"{stem}: {w}" for stem in STEMS if (w := _worker_problem(_meta_question(meta, stem)))]
+    notes += [f"{stem}: {w}" for stem in STEMS if _meta_question(meta, stem).get("source") != "missing"
+              and (w := _worker_problem(_meta_question(meta, stem)))]
     per_question = {stem: [] for stem in STEMS}
     for test in results["tests"]:
         per_question[test["tags"][0]].append(test["score"])

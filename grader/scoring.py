@@ -54,14 +54,15 @@ def meta_json(student_id: str, prepared, record: dict, kit_version: str, cache_k
     questions = {}
     for stem in STEMS:
         runs = workers.get(stem, [])
-        problems = [r["reason"] for r in runs if not r["ok"] and r["reason"]]
+        problems = [r["reason"] for r in runs if r.get("started") and not r["ok"] and r["reason"]]
         problems += [r["import_error"] for r in runs if r.get("import_error")][:1]
         stdout = "".join(r.get("stdout", "") for r in runs)[:4000]
         questions[stem] = {
             "source": prepared.sources.get(stem, "missing") if prepared else "missing",
             "notes": list(prepared.notes.get(stem, [])) if prepared else [],
             "error": prepared.errors.get(stem, "") if prepared else "",
-            "worker": "; ".join(dict.fromkeys(problems)) or ("ok" if runs else "not run"),
+            "worker": "; ".join(dict.fromkeys(problems)) or ("ok" if any(r.get("started") for r in runs)
+                                                             else "not run"),
             "stdout": stdout,
         }
     return {

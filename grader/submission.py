@@ -16,6 +16,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 import stat
 import threading
 import warnings
@@ -30,6 +31,8 @@ from IPython.core.inputtransformer2 import TransformerManager
 
 STEMS = ("q1_expressivity", "q2_softmax_jacobian", "q3_fashion_mnist", "q4_numpy_backprop")
 _QUESTION_FILES = {stem + suffix for stem in STEMS for suffix in (".py", ".ipynb")}
+# Files the command line writes in its output directory, beside one folder per student id.
+RESERVED_IDS = frozenset({"gradebook.csv", "junit.xml", "written", "similarity.html"})
 # Operating-system and tool litter, skipped silently: hidden names (.DS_Store, .ipynb_checkpoints, .git) and these.
 _LITTER = {"__MACOSX", "__pycache__"}
 _CHUNK = 1 << 16
@@ -94,6 +97,10 @@ def discover(submissions_dir: Path) -> Discovered:
             continue
         if student_id in found:
             skipped.append(f"{name}: skipped, {found[student_id].name}/ already holds student {student_id!r}")
+            continue
+        if student_id in RESERVED_IDS:
+            skipped.append(f"{name}: skipped, the grader writes its own {student_id} next to the submissions' "
+                           f"folders; rename the submission")
             continue
         found[student_id] = Path(entry.path)
     return Discovered(sorted(found.items()), skipped)
@@ -311,6 +318,9 @@ def _prepare_entries(entries: list[_Entry], general: list[str], student_id: str,
                 text, cell_notes = _notebook_module(nb, stem + ".ipynb", max_code_bytes)
                 notes[stem] += cell_notes
                 sources[stem] = "notebook"
+                if re.search(rf"^\s*(from\s+{stem}\s+import|import\s+{stem}\b)", text, re.MULTILINE):
+                    notes[stem].append(f"{stem}.ipynb imports {stem}, the module you write your code in, but "
+                                       f"{stem}.py is not in the submission: hand in {stem}.py as well")
         except _Unreadable as e:
             sources[stem], errors[stem] = "unreadable", str(e)
             continue
@@ -467,7 +477,13 @@ def _markdown_cells(nb) -> list[dict]:
         metadata = cell.get("metadata")
         tags = metadata.get("tags", []) if isinstance(metadata, dict) else []
         tags = [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list) else []
-        cells.append({"tags": tags, "source": _cell_source(cell) or "", "index": number})
+        attachments = {name: {m: d for m, d in b.items()
+                              if m in {"image/png", "image/jpeg", "image/gif", "image/webp"} and isinstance(d, str)}
+                       for name, b in (cell.get("attachments") or {}).items() if isinstance(b, dict)}
+        entry = {"tags": tags, "source": _cell_source(cell) or "", "index": number}
+        if attachments:
+            entry["attachments"] = attachments
+        cells.append(entry)
     return cells
 
 
@@ -529,7 +545,11 @@ def _notebook_module(nb, shown: str, max_code_bytes: int) -> tuple[str, list[str
             start, end = _first_line(node), node.end_lineno
             siblings = tree.body[i - 1:i] + tree.body[i + 1:i + 2]
             shares_line = any(other.end_lineno == start or _first_line(other) == end for other in siblings)
-            text = ast.unparse(node) if shares_line else "\n".join(lines[start - 1:end])
+            try:
+                text = ast.unparse(node) if shares_line else "\n".join(lines[start - 1:end])
+            except RecursionError:  # ast.unparse recurses in Python, which allows less nesting than the compiler
+                raise _Unreadable(f"{where}, line {line_of(start)} is nested too deeply to be read; put each "
+                                  f"statement on its own line") from None
             if isinstance(node, ast.ImportFrom) and node.module == "__future__":
                 future.append(ast.unparse(node))
                 continue

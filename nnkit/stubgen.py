@@ -1,25 +1,48 @@
-"""Generate student stubs from reference solutions.
+"""Generate student stubs and notebooks from reference solutions.
 
-A solution region is the lines between ``# BEGIN SOLUTION`` and ``# END SOLUTION``. Inside a function the region
-becomes ``raise NotImplementedError`` at the marker's indentation; at module level (a helper only the solution
+Modules. A solution region is the lines between ``# BEGIN SOLUTION`` and ``# END SOLUTION``. Inside a function the
+region becomes ``raise NotImplementedError`` at the marker's indentation; at module level (a helper only the solution
 uses) it is removed. Nested, unclosed or stray markers are hard errors, as in nbgrader.
 
-    python -m nnkit.stubgen solutions assignments        # write the stubs
-    python -m nnkit.stubgen solutions assignments --check  # exit 1 if a committed stub is out of date
+Notebooks. ``solutions/<stem>.ipynb`` becomes ``assignments/<stem>.ipynb``:
+
+- code cells go through the same marker rules, except that a region at the top level of a cell becomes
+  ``raise NotImplementedError`` (it is the student's work there, not a helper);
+- a Markdown cell tagged ``answer:<id>`` (e.g. ``answer:q1a``) is a written answer: the lines between
+  ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->`` become ``_Write your answer here._``, the rest of the
+  cell is kept, and the cell is marked undeletable. Every answer cell has exactly one region and every answer id
+  one ``rubric:<id>`` cell;
+- a Markdown cell tagged ``rubric:<id>`` (the graders' rubric for that answer) is dropped;
+- outputs, execution counts and all cell metadata but the tags are dropped, and the first cell (Markdown) gets the
+  header line ``<!-- generated from solutions/<stem>.ipynb by `make assignments`; do not edit -->``.
+
+The result is validated with nbformat and written as nbformat 4 JSON.
+
+    python -m nnkit.stubgen solutions assignments        # write the stubs and notebooks
+    python -m nnkit.stubgen solutions assignments --check  # exit 1 if a committed one is out of date
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import copy
 import re
 import sys
 from pathlib import Path
+
+import nbformat
 
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)#\s*BEGIN SOLUTION\s*$")
 END = re.compile(r"^(?P<indent>[ \t]*)#\s*END SOLUTION\s*$")
 ANY_MARKER = re.compile(r"(BEGIN|END) SOLUTION")
 STEMS = ("q1_expressivity", "q2_softmax_jacobian", "q3_fashion_mnist", "q4_numpy_backprop")
+MD_BEGIN = re.compile(r"^\s*<!--\s*BEGIN SOLUTION\s*-->\s*$")
+MD_END = re.compile(r"^\s*<!--\s*END SOLUTION\s*-->\s*$")
+PLACEHOLDER = "_Write your answer here._"
+ANSWER_TAG = "answer:"
+RUBRIC_TAG = "rubric:"
+ANSWER_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class MarkerError(ValueError):
@@ -30,8 +53,31 @@ def header(source_name: str) -> str:
     return f"# generated from {source_name} by `make assignments`; do not edit\n"
 
 
-def strip_solutions(text: str, source_name: str = "<source>") -> str:
-    """Return ``text`` with every solution region replaced; raise MarkerError on malformed markers."""
+def notebook_header(source_name: str) -> str:
+    return f"<!-- generated from {source_name} by `make assignments`; do not edit -->\n"
+
+
+def _check_python(stub: str, source_name: str, ipython: bool) -> None:
+    if ipython:  # a notebook cell may hold magics (%timeit) and shell escapes (!ls)
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        stub = TransformerManager().transform_cell(stub)
+    try:
+        ast.parse(stub)
+    except SyntaxError as exc:
+        raise MarkerError(f"{source_name}: the stub is not valid Python after stripping (line {exc.lineno}): "
+                          f"{exc.msg}") from exc
+
+
+def strip_solutions(text: str, source_name: str = "<source>", *, top_level: str = "remove",
+                    ipython: bool = False) -> str:
+    """Return ``text`` with every solution region replaced; raise MarkerError on malformed markers.
+
+    ``top_level``: what a region at column 0 becomes, ``"remove"`` (modules) or ``"raise"`` (notebook cells).
+    ``ipython``: accept IPython syntax when checking that the stub still parses.
+    """
+    if top_level not in ("remove", "raise"):
+        raise ValueError(f"top_level must be 'remove' or 'raise', not {top_level!r}")
     out: list[str] = []
     open_at: int | None = None
     indent = ""
@@ -40,7 +86,7 @@ def strip_solutions(text: str, source_name: str = "<source>") -> str:
             if open_at is not None:
                 raise MarkerError(f"{source_name}:{lineno}: nested BEGIN SOLUTION (region opened at line {open_at})")
             open_at, indent = lineno, m["indent"]
-            if indent:
+            if indent or top_level == "raise":
                 out.append(f"{indent}raise NotImplementedError\n")
             continue
         if m := END.match(line):
@@ -58,12 +104,142 @@ def strip_solutions(text: str, source_name: str = "<source>") -> str:
     if open_at is not None:
         raise MarkerError(f"{source_name}:{open_at}: BEGIN SOLUTION is never closed")
     stub = "".join(out)
-    try:
-        ast.parse(stub)
-    except SyntaxError as exc:
-        raise MarkerError(f"{source_name}: the stub is not valid Python after stripping (line {exc.lineno}): "
-                          f"{exc.msg}") from exc
+    _check_python(stub, source_name, ipython)
     return stub
+
+
+def strip_markdown_solutions(text: str, source_name: str = "<source>") -> tuple[str, int]:
+    """``(text, n)``: ``text`` with each ``<!-- BEGIN/END SOLUTION -->`` region replaced by ``PLACEHOLDER``, and the
+    number of regions; MarkerError on malformed markers."""
+    out: list[str] = []
+    open_at: int | None = None
+    regions = 0
+    for lineno, line in enumerate(text.splitlines(keepends=True), start=1):
+        if MD_BEGIN.match(line):
+            if open_at is not None:
+                raise MarkerError(f"{source_name}:{lineno}: nested BEGIN SOLUTION (region opened at line {open_at})")
+            open_at = lineno
+            regions += 1
+            out.append(PLACEHOLDER + "\n")
+            continue
+        if MD_END.match(line):
+            if open_at is None:
+                raise MarkerError(f"{source_name}:{lineno}: END SOLUTION without a BEGIN SOLUTION")
+            open_at = None
+            continue
+        if ANY_MARKER.search(line):
+            raise MarkerError(f"{source_name}:{lineno}: malformed solution marker: {line.strip()!r} (a Markdown "
+                              f"marker is a line of its own: <!-- BEGIN SOLUTION -->)")
+        if open_at is None:
+            out.append(line)
+    if open_at is not None:
+        raise MarkerError(f"{source_name}:{open_at}: BEGIN SOLUTION is never closed")
+    return "".join(out).rstrip("\n"), regions
+
+
+def cell_tags(cell) -> list[str]:
+    tags = cell.get("metadata", {}).get("tags", [])
+    return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
+
+
+def tagged_id(cell, prefix: str) -> str | None:
+    """The ``<id>`` of the cell's ``<prefix><id>`` tag (``answer:`` or ``rubric:``), or None."""
+    ids = [t[len(prefix):] for t in cell_tags(cell) if t.startswith(prefix)]
+    return ids[0] if ids else None
+
+
+def student_notebook(nb: nbformat.NotebookNode, source_name: str) -> nbformat.NotebookNode:
+    """The student version of the reference notebook ``nb`` (see the module docstring); ``nb`` is not modified."""
+    answers: dict[str, int] = {}
+    rubrics: dict[str, int] = {}
+    cells = []
+    for number, cell in enumerate(nb.cells, start=1):
+        where = f"{source_name} cell {number}"
+        tags = cell_tags(cell)
+        for prefix in (ANSWER_TAG, RUBRIC_TAG):
+            ids = [t[len(prefix):] for t in tags if t.startswith(prefix)]
+            if len(ids) > 1:
+                raise MarkerError(f"{where}: more than one {prefix} tag: {', '.join(ids)}")
+            if ids and not ANSWER_ID.match(ids[0]):
+                raise MarkerError(f"{where}: tag {prefix}{ids[0]}: an id is lower-case letters, digits and _")
+        answer, rubric = tagged_id(cell, ANSWER_TAG), tagged_id(cell, RUBRIC_TAG)
+        if (answer or rubric) and cell.cell_type != "markdown":
+            raise MarkerError(f"{where}: answer: and rubric: tags belong on Markdown cells, not {cell.cell_type}")
+        if answer and rubric:
+            raise MarkerError(f"{where}: a cell is either an answer or a rubric, not both")
+        for seen, key in ((answers, answer), (rubrics, rubric)):
+            if key in seen:
+                raise MarkerError(f"{where}: {key!r} is tagged again (first in cell {seen[key]})")
+            if key:
+                seen[key] = number
+        if rubric:
+            continue
+        new = copy.deepcopy(cell)
+        new.metadata = nbformat.NotebookNode({"tags": tags} if tags else {})
+        if cell.cell_type == "code":
+            new.source = strip_solutions(cell.source, where, top_level="raise", ipython=True)
+            new.outputs = []
+            new.execution_count = None
+        elif cell.cell_type == "markdown":
+            new.source, regions = strip_markdown_solutions(cell.source, where)
+            if regions and not answer:
+                raise MarkerError(f"{where}: a Markdown solution region needs an answer:<id> tag on its cell, so "
+                                  f"the grader knows which answer it is")
+            if answer and regions != 1:
+                raise MarkerError(f"{where}: answer cell {answer!r} needs exactly one solution region "
+                                  f"(<!-- BEGIN SOLUTION --> ... <!-- END SOLUTION -->), found {regions}")
+            if answer:
+                new.metadata["deletable"] = False
+            # attachments only the reference answer showed go with it
+            if "attachments" in new:
+                kept = {k: v for k, v in new.attachments.items() if f"attachment:{k}" in new.source}
+                if kept:
+                    new.attachments = kept
+                else:
+                    del new["attachments"]
+        elif ANY_MARKER.search(cell.source):
+            raise MarkerError(f"{where}: solution markers in a {cell.cell_type} cell")
+        cells.append(new)
+    for key in answers.keys() - rubrics.keys():
+        raise MarkerError(f"{source_name}: answer {key!r} (cell {answers[key]}) has no rubric:{key} cell")
+    for key in rubrics.keys() - answers.keys():
+        raise MarkerError(f"{source_name}: rubric {key!r} (cell {rubrics[key]}) has no answer:{key} cell")
+    if not cells or cells[0].cell_type != "markdown":
+        raise MarkerError(f"{source_name}: the first cell must be Markdown (it carries the generated-file header)")
+    cells[0].source = notebook_header(source_name) + cells[0].source
+    out = nbformat.v4.new_notebook()
+    out.nbformat_minor = max(nb.get("nbformat_minor", 5), 5)
+    out.metadata = {k: copy.deepcopy(nb.metadata[k]) for k in ("kernelspec", "language_info") if k in nb.metadata}
+    out.cells = cells
+    nbformat.validate(out)
+    return out
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """A reference notebook as nbformat 4, validated."""
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    return nb
+
+
+def generate_notebooks(src_dir: Path, dst_dir: Path) -> dict[Path, str]:
+    """Map each student notebook path to its generated JSON text (nothing is written)."""
+    notebooks = {}
+    owner: dict[str, str] = {}
+    for stem in STEMS:
+        src = src_dir / f"{stem}.ipynb"
+        name = f"{src_dir.name}/{src.name}"
+        if not src.exists():
+            raise MarkerError(f"{name} is missing: every question has a reference notebook")
+        nb = read_notebook(src)
+        for cell in nb.cells:
+            key = tagged_id(cell, ANSWER_TAG)
+            if key in owner:
+                raise MarkerError(f"{name}: answer id {key!r} is also used in {owner[key]}")
+            if key:
+                owner[key] = name
+        notebooks[dst_dir / src.name] = nbformat.writes(student_notebook(nb, name), version=4) + "\n"
+    return notebooks
 
 
 def generate(src_dir: Path, dst_dir: Path) -> dict[Path, str]:
@@ -76,15 +252,20 @@ def generate(src_dir: Path, dst_dir: Path) -> dict[Path, str]:
     return stubs
 
 
+def generate_all(src_dir: Path, dst_dir: Path) -> dict[Path, str]:
+    """The stub modules and the student notebooks: path -> text."""
+    return {**generate(src_dir, dst_dir), **generate_notebooks(src_dir, dst_dir)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("solutions", type=Path)
     parser.add_argument("assignments", type=Path)
-    parser.add_argument("--check", action="store_true", help="only report stubs that differ; write nothing")
+    parser.add_argument("--check", action="store_true", help="only report files that differ; write nothing")
     args = parser.parse_args(argv)
     try:
-        stubs = generate(args.solutions, args.assignments)
-    except MarkerError as exc:
+        stubs = generate_all(args.solutions, args.assignments)
+    except (MarkerError, nbformat.ValidationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     stale = [p for p, text in stubs.items() if not p.exists() or p.read_text(encoding="utf-8") != text]

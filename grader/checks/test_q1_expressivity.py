@@ -20,7 +20,7 @@ def test_box_network_has_two_hidden_neurons(student):
     read_network(student.value("box_0"), student.describe("box_0"), exact_hidden=2)
 
 
-@pytest.mark.check(points=2)
+@pytest.mark.check(points=3)
 @pytest.mark.parametrize("i", range(len(BOXES)))
 def test_box_network_matches_box(student, i):
     """Q1a: the box network is h on (0, delta) and 0 elsewhere (grader's own forward pass)"""

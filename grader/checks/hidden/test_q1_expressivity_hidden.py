@@ -37,7 +37,7 @@ def test_box_network_unusual_boxes(student, i):
     check_box(student.value(f"hbox_{i}"), h, d, seed=100 + i, what=student.describe(f"hbox_{i}"))
 
 
-@pytest.mark.check(points=2, hidden=True)
+@pytest.mark.check(points=3, hidden=True)
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_approximation_hidden_functions(student, name):
     """Q1b: unseen smooth functions are approximated within the bound and the error shrinks as N doubles"""
