@@ -236,11 +236,15 @@ def main(argv: list[str] | None = None) -> int:
     student_dirs = [opts.out / sid for sid, _ in entries if (opts.out / sid).is_dir()]
     report.write_gradebook(opts.out, student_dirs)
     report.write_junit(opts.out, student_dirs)
-    try:
-        written.write_written_reports(opts.out, student_dirs, opts.manual_scores)
-    except written.ManualScoresError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if all((written.SOLUTIONS / f"{stem}.ipynb").is_file() for stem in submission.STEMS):
+        try:
+            written.write_written_reports(opts.out, student_dirs, opts.manual_scores)
+        except written.ManualScoresError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    else:  # a grader-only install (the Gradescope bundle) has no reference notebooks, hence no rubrics
+        print(f"note: no reference notebooks in {written.SOLUTIONS}: the written-answer pages are not written",
+              file=sys.stderr)
     similarity.write_similarity_html(opts.out, {d.name: d / "submission" for d in student_dirs
                                                 if (d / "submission").is_dir()}, KIT.parent / "assignments")
     for o in sorted(outcomes, key=lambda o: o.student_id):

@@ -61,7 +61,7 @@ def graded(tmp_path_factory):
                            "-j", "2", "--skip-training"], capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return {d.name: json.loads((d / "results.json").read_text()) for d in out.iterdir()
-            if d.is_dir() and not d.name.startswith(".")}, out
+            if (d / "results.json").is_file()}, out
 
 
 

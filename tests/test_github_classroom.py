@@ -1,0 +1,120 @@
+"""The GitHub Classroom workflow template: a valid workflow that grades each question with `make check` for the points
+its visible checks are worth, reported the way GitHub Classroom's autograding actions expect."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections import defaultdict
+
+import jsonschema
+import pytest
+import yaml
+
+from conftest import ROOT
+
+WORKFLOW = ROOT / "platforms" / "github-classroom" / "classroom.yml"
+SCHEMA = ROOT / "schemas" / "github-workflow.json"
+GRADER = "classroom-resources/autograding-command-grader@v1"
+REPORTER = "classroom-resources/autograding-grading-reporter@v1"
+QUESTIONS = {"q1": "q1_expressivity", "q2": "q2_softmax_jacobian", "q3": "q3_fashion_mnist", "q4": "q4_numpy_backprop"}
+
+
+def _literal(node: ast.expr):
+    return ast.literal_eval(node)
+
+
+def visible_points() -> dict[str, float]:
+    """Points per question stem of the visible checks, read from their markers as grader.plugin reads them.
+
+    A parametrized check shares its points among its cases, so each check function counts once. Parsed rather than
+    imported: importing a check module here would trip this session's --strict-markers.
+    """
+    points: dict[str, float] = defaultdict(float)
+    for path in sorted((ROOT / "grader" / "checks").glob("test_*.py")):
+        stem = path.stem.removeprefix("test_")
+        for node in ast.parse(path.read_text()).body:
+            if not (isinstance(node, ast.FunctionDef) and node.name.startswith("test_")):
+                continue
+            marks = [d for d in node.decorator_list
+                     if isinstance(d, ast.Call) and ast.unparse(d.func) == "pytest.mark.check"]
+            assert len(marks) == 1, f"{path.name}::{node.name} needs exactly one check marker"
+            kwargs = {k.arg: _literal(k.value) for k in marks[0].keywords}
+            assert not kwargs.get("hidden"), f"{path.name}::{node.name} is hidden but sits among the visible checks"
+            args = [_literal(a) for a in marks[0].args]
+            points[stem] += float(kwargs.get("points", args[0] if args else 1))
+    return dict(points)
+
+
+@pytest.fixture(scope="module")
+def workflow() -> dict:
+    return yaml.safe_load(WORKFLOW.read_text())
+
+
+def graders(workflow: dict) -> list[dict]:
+    return [s for s in workflow["jobs"]["run-autograding-tests"]["steps"] if s.get("uses") == GRADER]
+
+
+def test_workflow_is_valid_against_the_vendored_schema(workflow):
+    schema = json.loads(SCHEMA.read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    validator.check_schema(schema)
+    errors = sorted(validator.iter_errors(workflow), key=lambda e: list(e.absolute_path))
+    assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors)
+
+
+def test_schema_catches_a_broken_workflow(workflow):
+    broken = json.loads(json.dumps(workflow))
+    broken["jobs"]["run-autograding-tests"]["steps"][0]["uses"] = 42
+    assert list(jsonschema.Draft7Validator(json.loads(SCHEMA.read_text())).iter_errors(broken))
+
+
+def test_on_is_a_string_key_for_every_yaml_reader(workflow):
+    # YAML 1.1 readers (PyYAML) turn a bare `on:` into True; quoted, GitHub and every linter read the same thing
+    assert "on" in workflow and True not in workflow
+    assert {"push", "repository_dispatch", "workflow_dispatch"} <= set(workflow["on"])
+
+
+def test_classroom_reads_the_points_from_this_workflow(workflow):
+    # the reporter's README: named "Autograding Tests", one job named "run-autograding-tests"
+    assert workflow["name"] == "Autograding Tests"
+    assert list(workflow["jobs"]) == ["run-autograding-tests"]
+    steps = workflow["jobs"]["run-autograding-tests"]["steps"]
+    assert steps[0]["uses"].startswith("actions/checkout@")
+    assert steps[-1]["uses"] == REPORTER
+
+
+def test_one_grader_per_question_running_make_check_with_the_visible_points(workflow):
+    points = visible_points()
+    assert set(points) == set(QUESTIONS.values())
+    steps = graders(workflow)
+    assert [s["id"] for s in steps] == list(QUESTIONS)
+    for step in steps:
+        stem = QUESTIONS[step["id"]]
+        inputs = step["with"]
+        assert inputs["command"] == f"make check Q={step['id']}"
+        assert inputs["max-score"] == points[stem], (
+            f"{step['id']}: max-score {inputs['max-score']} but its visible checks are worth {points[stem]:g}; "
+            f"update {WORKFLOW.relative_to(ROOT)}")
+        assert inputs["test-name"].startswith(f"Q{step['id'][1:]}: ")
+        assert 0 < inputs["timeout"] <= 360  # minutes; the action's limit is 6 hours
+    assert len({s["with"]["test-name"] for s in steps}) == len(steps)
+
+
+def test_reporter_gets_every_graders_result(workflow):
+    ids = [s["id"] for s in graders(workflow)]
+    reporter = workflow["jobs"]["run-autograding-tests"]["steps"][-1]
+    assert reporter["with"]["runners"].split(",") == ids
+    # the reporter reads <RUNNER ID in capitals>_RESULTS, base64 JSON from the grader's `result` output
+    assert reporter["env"] == {f"{i.upper()}_RESULTS": f"${{{{ steps.{i}.outputs.result }}}}" for i in ids}
+    assert all(re.fullmatch(r"[a-z0-9]+", i) for i in ids)
+
+
+def test_the_kit_is_set_up_before_grading(workflow):
+    steps = workflow["jobs"]["run-autograding-tests"]["steps"]
+    first_grader = next(i for i, s in enumerate(steps) if s.get("uses") == GRADER)
+    runs = [s.get("run", "") for s in steps[:first_grader]]
+    assert "make setup" in runs
+    python = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python@"))
+    assert python["with"]["python-version"] == "3.11"

@@ -1,0 +1,213 @@
+"""The Gradescope bundle: its contents, and run_autograder in a simulated /autograder tree.
+
+setup.sh is never run here (it installs packages). The stand-in for the virtual environment it would make is a
+hard-linked copy of this one whose editable install of the kit points at the bundle's own source instead of the
+checkout, exactly what setup.sh's ``pip install -e /autograder/source`` leaves; so the grader, the checks and, inside
+bubblewrap, ``nnkit`` all come from the bundle. run_autograder is pointed at it with NNKIT_PYTHON and at the tree
+with AUTOGRADER_ROOT, and skips the training checks with NNKIT_SKIP_TRAINING=1.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from conftest import ROOT
+from grader import gradescope, sandbox
+
+SCHEMA = json.loads((ROOT / "grader" / "schema" / "results.schema.json").read_text())
+STEMS = ("q1_expressivity", "q2_softmax_jacobian", "q3_fashion_mnist", "q4_numpy_backprop")
+
+
+def training_titles() -> set[str]:
+    """The titles of the checks marked ``training=True``: the ones NNKIT_SKIP_TRAINING=1 leaves at 0.
+
+    Read from the source: importing a check module here would trip this session's --strict-markers.
+    """
+    titles = set()
+    for path in sorted((ROOT / "grader" / "checks").rglob("test_*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef):
+                for dec in node.decorator_list:
+                    if (isinstance(dec, ast.Call) and ast.unparse(dec.func) == "pytest.mark.check"
+                            and any(k.arg == "training" and ast.literal_eval(k.value) for k in dec.keywords)):
+                        titles.add(ast.get_docstring(node).splitlines()[0])
+    assert titles, "no training checks found: did the marker change?"
+    return titles
+
+
+def unpack(bundle: Path, dest: Path) -> None:
+    """Extract like unzip does: file modes from the archive (zipfile.extractall drops them)."""
+    with zipfile.ZipFile(bundle) as zf:
+        for info in zf.infolist():
+            zf.extract(info, dest)
+            if mode := (info.external_attr >> 16) & 0o777:
+                os.chmod(dest / info.filename, mode)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dist") / "gradescope-autograder.zip"
+    gradescope.build(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def autograder(bundle, tmp_path_factory) -> dict:
+    """A simulated /autograder (source unpacked, run_autograder copied to the root) and the environment to run it."""
+    root = tmp_path_factory.mktemp("autograder")
+    unpack(bundle, root / "source")
+    shutil.copy2(root / "source" / "run_autograder", root / "run_autograder")
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "NNKIT_SKIP_TRAINING": "1"}
+    env.pop("NNKIT_NO_BWRAP", None)
+    venv = root / "venv"
+    try:
+        shutil.copytree(sys.prefix, venv, symlinks=True, copy_function=os.link)
+    except (OSError, shutil.Error):  # another filesystem: grade without bubblewrap, where the checkout's nnkit serves
+        shutil.rmtree(venv, ignore_errors=True)
+        env.update(NNKIT_PYTHON=sys.executable, NNKIT_NO_BWRAP="1")
+        return {"root": root, "env": env}
+    site = venv / Path(sysconfig.get_path("purelib")).relative_to(sys.prefix)
+    for stale in site.glob("__editable__*nn_autograder_kit*"):
+        stale.unlink()  # a hard link: the checkout's venv keeps its own
+    (site / "nn_autograder_kit_bundle.pth").write_text(f"{root / 'source'}\n")
+    env["NNKIT_PYTHON"] = str(venv / "bin" / "python")
+    return {"root": root, "env": env}
+
+
+def run_autograder(autograder: dict, files: dict[str, Path] | None, **env) -> tuple[subprocess.CompletedProcess, dict]:
+    """Put ``files`` in /autograder/submission (None: no submission directory), run it; (process, results.json)."""
+    root = autograder["root"]
+    for name in ("submission", "results"):
+        shutil.rmtree(root / name, ignore_errors=True)
+    if files is not None:
+        (root / "submission").mkdir()
+        for name, src in files.items():
+            shutil.copy(src, root / "submission" / name)
+    proc = subprocess.run([str(root / "run_autograder")], cwd=root, env={**autograder["env"], **env},
+                          capture_output=True, text=True, timeout=900)
+    path = root / "results" / "results.json"
+    assert path.is_file(), f"no results.json; exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    results = json.loads(path.read_text())
+    jsonschema.validate(results, SCHEMA)
+    return proc, results
+
+
+def test_bundle_follows_gradescopes_layout(bundle):
+    with zipfile.ZipFile(bundle) as zf:
+        infos = {info.filename: info for info in zf.infolist()}
+    for script in ("setup.sh", "run_autograder"):
+        assert script in infos, f"{script} must be at the root of the zip"
+        assert (infos[script].external_attr >> 16) & 0o111, f"{script} must be executable"
+    names = set(infos)
+    for needed in ("pyproject.toml", "requirements.lock", "README.md", "grader/cli.py", "grader/gradescope.py",
+                   "grader/worker.py", "grader/checks/pytest.ini", "grader/schema/results.schema.json",
+                   "nnkit/gradcheck.py", "nnkit/data.py"):
+        assert needed in names
+    hidden = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "grader/checks/hidden").glob("*.py"))
+    assert hidden and set(hidden) <= names, "the hidden checks belong in the Gradescope bundle"
+
+
+def test_bundle_carries_no_solutions_and_nothing_for_students(bundle):
+    with zipfile.ZipFile(bundle) as zf:
+        names = zf.namelist()
+        texts = {name: zf.read(name).decode() for name in names}
+    assert not [n for n in names if n.split("/")[0] in ("solutions", "assignments", "examples", "tests", ".venv")]
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    # a solution region as the stub generator finds it: the marker alone on its line
+    assert not [n for n, text in texts.items() if re.search(r"^[ \t]*# BEGIN SOLUTION[ \t]*$", text, re.M)]
+
+
+def test_bundle_is_reproducible(bundle, tmp_path):
+    again = tmp_path / "again.zip"
+    gradescope.build(again)
+    assert again.read_bytes() == bundle.read_bytes()
+
+
+def test_build_refuses_a_module_that_imports_solutions(tmp_path):
+    repo = tmp_path / "repo"
+    for name in ("platforms", "nnkit", "grader", "pyproject.toml", "requirements.lock", "README.md"):
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, repo / name)
+    (repo / "grader" / "checks" / "q9_common.py").write_text("from solutions.q1_expressivity import box_network\n")
+    with pytest.raises(gradescope.BundleError, match="q9_common.py import solutions"):
+        gradescope.build(tmp_path / "out.zip", repo)
+
+
+def test_reference_gets_full_marks_on_every_non_training_check(autograder):
+    proc, results = run_autograder(autograder, {f"{s}.py": ROOT / "solutions" / f"{s}.py" for s in STEMS})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    training = training_titles()
+    lost = [t["name"] for t in results["tests"]
+            if t["score"] < t["max_score"] and t["name"].split(" [")[0] not in training]
+    assert not lost, f"the reference lost points on {lost}"
+    skipped = [t for t in results["tests"] if t["name"] in training]
+    assert len(skipped) == len(training) and all(t["score"] == 0 for t in skipped)
+    assert {t["tags"][0] for t in results["tests"]} == set(STEMS)
+    assert any(t.get("visibility") == "after_published" for t in results["tests"]), "hidden checks did not run"
+    sandboxed = results["extra_data"]["nnkit"]["sandboxed"]
+    assert sandboxed == (autograder["env"].get("NNKIT_NO_BWRAP") != "1" and sandbox.bwrap_available())
+
+
+def test_grader_itself_succeeds_without_the_solutions(autograder):
+    files = {"q1_expressivity.py": ROOT / "solutions" / "q1_expressivity.py"}
+    proc, results = run_autograder(autograder, files)
+    assert results["extra_data"]["nnkit"]["grader_exit_status"] == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def test_stubs_score_zero_without_crashing(autograder):
+    proc, results = run_autograder(autograder, {f"{s}.py": ROOT / "assignments" / f"{s}.py" for s in STEMS})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert results["score"] == 0 and results["tests"]
+    assert all(t["score"] == 0 and t["status"] == "failed" for t in results["tests"])
+    assert not [t["name"] for t in results["tests"] if "internal grader error" in t.get("output", "")]
+    assert any("NotImplementedError" in t.get("output", "") for t in results["tests"])
+
+
+def test_without_bubblewrap_it_grades_and_says_so(autograder):
+    files = {"q1_expressivity.py": ROOT / "solutions" / "q1_expressivity.py"}
+    proc, results = run_autograder(autograder, files, NNKIT_NO_BWRAP="1")
+    assert proc.returncode == 0
+    assert "WITHOUT a sandbox" in results["output"]
+    assert results["extra_data"]["nnkit"]["sandboxed"] is False
+    assert results["extra_data"]["nnkit"]["sandbox_problem"] == "NNKIT_NO_BWRAP=1 is set"
+    assert "student code runs WITHOUT a sandbox" in proc.stdout
+    assert sum(t["score"] for t in results["tests"] if t["tags"][0] == "q1_expressivity") > 0
+
+
+def test_require_sandbox_refuses_and_still_writes_results(autograder):
+    files = {"q1_expressivity.py": ROOT / "solutions" / "q1_expressivity.py"}
+    proc, results = run_autograder(autograder, files, NNKIT_NO_BWRAP="1", NNKIT_REQUIRE_SANDBOX="1")
+    assert proc.returncode != 0
+    assert results["score"] == 0 and results["tests"] == []
+    assert results["output"] == gradescope.GRADER_FAILED
+    assert "GRADER FAILED" in proc.stdout
+
+
+def test_missing_submission_directory_still_gives_valid_results(autograder):
+    proc, results = run_autograder(autograder, None)
+    assert proc.returncode != 0
+    assert results["score"] == 0 and "submission" in results["extra_data"]["nnkit"]["grader_error"]
+
+
+def test_empty_submission_scores_zero(autograder):
+    proc, results = run_autograder(autograder, {})
+    assert proc.returncode == 0
+    assert results["score"] == 0 and results["tests"]
+    training = training_titles()
+    assert all("was not found in the submission" in t["output"] for t in results["tests"]
+               if t["name"] not in training), [t["output"] for t in results["tests"]][:3]
