@@ -42,7 +42,26 @@ test-fast: $(STAMP)
 clean:
 	rm -rf .venv $(OUT) dist build .pytest_cache
 
+# medians over RUNS runs of the grader, batch, cached re-grade, Q3 and Q4 timings: bench/results.json and .md
+RUNS ?= 3
+.PHONY: bench
+bench: $(STAMP)
+	$(PY) bench/run.py --runs $(RUNS)
+
 # the Gradescope autograder zip: setup.sh, run_autograder and the grader with its hidden checks, no solutions
 .PHONY: gradescope
 gradescope: $(STAMP)
 	$(PY) -m grader.gradescope build --out dist/gradescope-autograder.zip
+
+# the visible checks on a student's work, as the grader runs them: make check [DIR=assignments] [Q=q2] [FULL=1];
+# fails when a check that ran failed
+DIR ?= assignments
+CHECK_FLAGS := $(if $(Q),--question $(Q)) $(if $(filter 1 yes true,$(FULL)),--full)
+.PHONY: check
+check: $(STAMP)
+	$(PY) -m grader.local $(DIR) $(CHECK_FLAGS)
+
+# the student bundle: stubs, dataset loader, visible checks and their expected values; no solution, no hidden check
+.PHONY: release
+release: $(STAMP)
+	$(PY) -m grader.release --out dist/student-bundle.zip

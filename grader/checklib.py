@@ -2,9 +2,70 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import Callable
+
 import numpy as np
 
 from grader.runner import StudentFailure
+
+EXPECTED_DIR = Path(__file__).resolve().parent / "checks" / "expected"
+
+
+class Expected:
+    """The values one question's visible checks compare against, by name.
+
+    Where the instructor-only reference module (``grader.checks.reference_q<n>``, solution code) is importable (the
+    repository, the Gradescope bundle), each value is computed from it as ``values[name](reference_module)``. The
+    student bundle has no reference module; there the values come from ``grader/checks/expected/<stem>.npz``, which
+    ``make release`` writes with :meth:`compute_all`: the expected outputs ship, the code that computes them does not,
+    as in CS231n's assignments. The checks' inputs are fixed by seeds, so both give the same float64 arrays.
+    """
+
+    def __init__(self, stem: str, reference: str, values: dict[str, Callable[[ModuleType], object]]):
+        self.stem = stem
+        self.reference = reference
+        self.values = values
+        self._cache: dict[str, np.ndarray] = {}
+        self._stored = None
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._cache:
+            if name not in self.values:
+                raise KeyError(f"{self.stem}: no expected value named {name!r}")
+            ref = self.reference_module()
+            self._cache[name] = (np.asarray(self.values[name](ref), dtype=np.float64) if ref is not None
+                                 else self._load(name))
+        return self._cache[name]
+
+    def reference_module(self) -> ModuleType | None:
+        if importlib.util.find_spec(self.reference) is None:
+            return None
+        return importlib.import_module(self.reference)
+
+    def compute_all(self) -> dict[str, np.ndarray]:
+        """Every value, from the reference module (what ``make release`` stores)."""
+        if self.reference_module() is None:
+            raise RuntimeError(f"{self.reference} is not importable: the expected values can only be computed in the "
+                               f"instructor's repository")
+        return {name: self[name] for name in self.values}
+
+    def path(self) -> Path:
+        return EXPECTED_DIR / f"{self.stem}.npz"
+
+    def _load(self, name: str) -> np.ndarray:
+        if self._stored is None:
+            if not self.path().is_file():
+                raise RuntimeError(f"neither {self.reference} nor {self.path()} is present: this copy of the checks "
+                                   f"is incomplete")
+            with np.load(self.path(), allow_pickle=False) as npz:
+                self._stored = {key: npz[key] for key in npz.files}
+        if name not in self._stored:
+            raise RuntimeError(f"{self.path()} has no value {name!r}: it is older than the checks")
+        return self._stored[name]
 
 
 def as_float64(value, what: str, shape: tuple | None = None) -> np.ndarray:
@@ -71,6 +132,45 @@ def permuted(images: np.ndarray) -> np.ndarray:
     """Images (n, 28, 28) or (n, 784) with their pixels in the checks' order, same shape and dtype."""
     flat = images.reshape(len(images), 784)[:, pixel_permutation()]
     return np.ascontiguousarray(flat.reshape(images.shape))
+
+
+def _sigmoid(a: np.ndarray) -> np.ndarray:
+    a = np.clip(a, -500, 500)
+    return np.where(a >= 0, 1 / (1 + np.exp(-a)), np.exp(a) / (1 + np.exp(a)))
+
+
+def _softmax_rows(a: np.ndarray) -> np.ndarray:
+    e = np.exp(a - a.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+ACTIVATIONS = {"relu": lambda a: np.maximum(a, 0.0), "sigmoid": _sigmoid, "tanh": np.tanh, "softmax": _softmax_rows,
+               "linear": lambda a: a}
+
+
+def dense_outputs(plan: list, x: np.ndarray, divisor: float = 1.0, batch: int = 2000) -> np.ndarray:
+    """The grader's own evaluation of returned weights (Q3's Keras model, Q4's trained network), in float64.
+
+    ``plan``: a list of dense layers ``(kernel, bias, activation)`` with activations from ``ACTIVATIONS``; ``x``: rows
+    of shape (n, d), divided by ``divisor`` batch by batch. Returns the last layer's outputs, shape (n, k).
+    """
+    __tracebackhide__ = True
+    out = []
+    for start in range(0, len(x), batch):
+        a = x[start:start + batch].astype(np.float64) / divisor
+        for kernel, bias, act in plan:
+            if a.shape[1] != kernel.shape[0] or kernel.ndim != 2 or bias.shape != (kernel.shape[1],):
+                raise StudentFailure(f"the returned weights do not chain: activations of width {a.shape[1]} meet a "
+                                     f"kernel of shape {kernel.shape} and bias {bias.shape}")
+            a = ACTIVATIONS[act](a @ kernel + bias)
+        out.append(a)
+    return np.concatenate(out)
+
+
+def loss_and_accuracy(probs: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+    """(average cross-entropy, number of rows whose most probable class is ``y``) for class probabilities (n, k)."""
+    losses = -np.log(probs[np.arange(len(probs)), y])
+    return float(np.mean(losses)), int(np.sum(np.argmax(probs, axis=1) == y))
 
 
 def linear_credit(value: float, zero_at: float, full_at: float) -> float:

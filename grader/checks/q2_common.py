@@ -1,4 +1,8 @@
-"""Trusted references for Q2: softmax, its Jacobian by central differences, and safe SymPy rebuilding."""
+"""Trusted side of Q2: naming a wrong Jacobian's mistake, and rebuilding and checking the symbolic Jacobian.
+
+The numeric references (softmax, central differences) are solution code and live in the instructor-only
+:mod:`grader.checks.reference_q2`.
+"""
 
 from __future__ import annotations
 
@@ -9,41 +13,22 @@ from grader.runner import StudentFailure
 
 STEM = "q2_softmax_jacobian"
 
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - np.max(z))
-    return e / e.sum()
-
-
-def central_jacobian(z: np.ndarray, h: float = 1e-6) -> np.ndarray:
-    z = np.array(z, dtype=np.float64)
-    n = z.size
-    J = np.empty((n, n))
-    for j in range(n):
-        saved = z[j]
-        z[j] = saved + h
-        plus = softmax(z)
-        z[j] = saved - h
-        minus = softmax(z)
-        z[j] = saved
-        J[:, j] = (plus - minus) / (2 * h)
-    return J
+# The mistakes a wrong Jacobian is matched against, in order; reference_q2.jacobian_candidates computes each one.
+JACOBIAN_HINTS = {
+    "exp_of_log_softmax_derivative": "you took exp of the log-softmax derivative; instead dy_i/dz_j = "
+                                     "y_i * d(log y_i)/dz_j = y_i (delta_ij - y_j)",
+    "transposed": "rows and columns look swapped: J[i, j] must be dy_i/dz_j",
+    "diagonal_only": "the off-diagonal entries -y_i y_j are missing",
+    "log_softmax_derivative": "this is the derivative of log-softmax; multiply row i by y_i",
+    "doubled_off_diagonal": "the off-diagonal term is doubled",
+    "sign_flipped": "the sign is flipped",
+}
 
 
-def jacobian_hint(J: np.ndarray, z: np.ndarray) -> str:
-    y = softmax(z)
-    eye = np.eye(z.size)
-    exact = np.diag(y) - np.outer(y, y)
-    candidates = [
-        (np.exp(eye - y[None, :]), "you took exp of the log-softmax derivative; instead dy_i/dz_j = "
-                                   "y_i * d(log y_i)/dz_j = y_i (delta_ij - y_j)"),
-        (exact.T, "rows and columns look swapped: J[i, j] must be dy_i/dz_j"),
-        (np.diag(y * (1 - y)), "the off-diagonal entries -y_i y_j are missing"),
-        (eye - y[None, :], "this is the derivative of log-softmax; multiply row i by y_i"),
-        (np.diag(y) - np.outer(y, y) * 2, "the off-diagonal term is doubled"),
-        (-exact, "the sign is flipped"),
-    ]
-    for cand, hint in candidates:
+def jacobian_hint(J: np.ndarray, candidates: dict[str, np.ndarray]) -> str:
+    """Name the mistake from the first wrong Jacobian in ``candidates`` (keyed as JACOBIAN_HINTS) that ``J`` matches."""
+    for key, hint in JACOBIAN_HINTS.items():
+        cand = candidates[key]
         if cand.shape == J.shape and np.allclose(J, cand, rtol=1e-6, atol=1e-9):
             return hint
     if not np.all(np.isfinite(J)):

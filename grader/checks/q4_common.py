@@ -1,4 +1,8 @@
-"""Trusted side of Q4: the handout's network computed here, to judge what the student's functions return."""
+"""Trusted side of Q4: reading returned parameters, the checks' fixed inputs, and naming a wrong gradient's mistake.
+
+The reference network (forward, backward, loss) is solution code and lives in the instructor-only
+:mod:`grader.checks.reference_q4`.
+"""
 
 from __future__ import annotations
 
@@ -10,47 +14,6 @@ from grader.runner import StudentFailure
 STEM = "q4_numpy_backprop"
 SIZES = (784, 32, 32, 10)
 NAMES = ("W1", "W2", "W3", "b1", "b2", "b3")
-
-
-def sigmoid(x):
-    x = np.clip(x, -500, 500)
-    return np.where(x >= 0, 1 / (1 + np.exp(-x)), np.exp(x) / (1 + np.exp(x)))
-
-
-def forward(weights, biases, x: np.ndarray) -> np.ndarray:
-    """Probabilities (n, 10) for images (n, 784)."""
-    a = x
-    for i in range(2):
-        a = sigmoid(a @ weights[i] + biases[i])
-    z = a @ weights[2] + biases[2]
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def sample_loss(weights, biases, x: np.ndarray, y: int) -> float:
-    return float(-np.log(forward(weights, biases, x[None, :])[0, y]))
-
-
-def evaluate(weights, biases, x, y, batch: int = 5000) -> tuple[float, int]:
-    losses, correct = [], 0
-    for s in range(0, len(x), batch):
-        p = forward(weights, biases, x[s:s + batch])
-        losses.append(-np.log(p[np.arange(len(p)), y[s:s + batch]]))
-        correct += int(np.sum(np.argmax(p, axis=1) == y[s:s + batch]))
-    return float(np.mean(np.concatenate(losses))), correct
-
-
-def backward(weights, biases, x, y, sigmoid_derivative: bool = True):
-    """Analytic gradients (for hints: with ``sigmoid_derivative=False`` it reproduces a common mistake)."""
-    a1 = sigmoid(x @ weights[0] + biases[0])
-    a2 = sigmoid(a1 @ weights[1] + biases[1])
-    z3 = a2 @ weights[2] + biases[2]
-    p = np.exp(z3 - z3.max())
-    p /= p.sum()
-    d3 = p - np.eye(10)[y]
-    d2 = (d3 @ weights[2].T) * (a2 * (1 - a2) if sigmoid_derivative else 1)
-    d1 = (d2 @ weights[1].T) * (a1 * (1 - a1) if sigmoid_derivative else 1)
-    return [np.outer(x, d1), np.outer(a1, d2), np.outer(a2, d3)], [d1, d2, d3]
 
 
 def read_params(value, what: str, sizes=SIZES) -> tuple[list, list]:
@@ -81,14 +44,11 @@ def random_image(seed: int) -> np.ndarray:
     return x
 
 
-def gradient_hint(name: str, got: np.ndarray, weights, biases, x, y) -> str:
-    idx = NAMES.index(name)
-    gw, gb = backward(weights, biases, x, y)
-    right = (gw + gb)[idx]
-    nw, nb = backward(weights, biases, x, y, sigmoid_derivative=False)
-    no_deriv = (nw + nb)[idx]
+def gradient_hint(name: str, got: np.ndarray, right: np.ndarray, without_sigmoid_derivative: np.ndarray) -> str:
+    """Name the likely mistake in a wrong gradient ``got`` of ``name``, given the right one and the gradient that
+    backpropagation without the sigmoid derivative gives."""
     if got.shape == right.shape:
-        if np.allclose(got, no_deriv, rtol=1e-6, atol=1e-12):
+        if np.allclose(got, without_sigmoid_derivative, rtol=1e-6, atol=1e-12):
             return ("it matches backpropagation without the sigmoid derivative: multiply by a * (1 - a) "
                     "(dsigmoid of the pre-activation) when passing through each hidden layer")
         if np.allclose(got, -right, rtol=1e-6, atol=1e-12):

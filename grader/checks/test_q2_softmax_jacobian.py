@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from grader.checklib import as_float64, assert_close, is_ndarray, require_finite
-from grader.checks.q2_common import STEM, central_jacobian, check_symbolic, jacobian_hint, softmax
+from grader.checklib import Expected, as_float64, assert_close, is_ndarray, require_finite
+from grader.checks.q2_common import JACOBIAN_HINTS, STEM, check_symbolic, jacobian_hint
 from grader.runner import Call
 
 rng = np.random.default_rng(2)
@@ -14,13 +14,24 @@ CALLS = [Call(f"jac_{i}", "softmax_jacobian", [z], return_args=[0]) for i, z in 
 CALLS += [Call(f"soft_{i}", "softmax", [z]) for i, z in enumerate(ZS)]
 CALLS += [Call(f"sym_{n}", "symbolic_jacobian", task="sympy", extra={"n": n}) for n in (2, 3)]
 
+EXPECTED = Expected(STEM, "grader.checks.reference_q2", {
+    **{f"softmax_{i}": lambda ref, z=z: ref.softmax(z) for i, z in enumerate(ZS)},
+    **{f"central_jacobian_{i}": lambda ref, z=z: ref.central_jacobian(z) for i, z in enumerate(ZS)},
+    **{f"candidate_{i}_{key}": lambda ref, z=z, key=key: ref.jacobian_candidates(z)[key]
+       for i, z in enumerate(ZS) for key in JACOBIAN_HINTS},
+})
+
+
+def candidates(i: int) -> dict:
+    return {key: EXPECTED[f"candidate_{i}_{key}"] for key in JACOBIAN_HINTS}
+
 
 @pytest.mark.check(points=1)
 def test_softmax_values(student):
     """Q2: softmax(z) matches the definition and sums to 1"""
     for i, z in enumerate(ZS):
         y = as_float64(student.value(f"soft_{i}"), student.describe(f"soft_{i}"), shape=z.shape)
-        assert_close(y, softmax(z), student.describe(f"soft_{i}"), rtol=1e-10, atol=1e-14,
+        assert_close(y, EXPECTED[f"softmax_{i}"], student.describe(f"soft_{i}"), rtol=1e-10, atol=1e-14,
                      hint="y_i = exp(z_i) / sum_j exp(z_j)")
 
 
@@ -31,7 +42,8 @@ def test_jacobian_matches_central_differences(student):
         what = student.describe(f"jac_{i}")
         J = as_float64(student.value(f"jac_{i}"), what, shape=(z.size, z.size))
         require_finite(J, what)
-        assert_close(J, central_jacobian(z), what, rtol=1e-6, atol=1e-9, hint=jacobian_hint(J, z))
+        assert_close(J, EXPECTED[f"central_jacobian_{i}"], what, rtol=1e-6, atol=1e-9,
+                     hint=jacobian_hint(J, candidates(i)))
 
 
 @pytest.mark.check(points=1)

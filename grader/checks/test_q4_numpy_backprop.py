@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from grader.checklib import as_float64, assert_close, linear_credit, permuted
-from grader.checks.q4_common import (NAMES, SIZES, STEM, evaluate, forward, gradient_hint, random_image,
-                                     random_params, read_params, sample_loss)
+from grader.checklib import (Expected, as_float64, assert_close, dense_outputs, linear_credit, loss_and_accuracy,
+                             permuted)
+from grader.checks.q4_common import NAMES, SIZES, STEM, gradient_hint, random_image, random_params, read_params
 from grader.runner import Call, Rng, Scaled
-from nnkit.gradcheck import compare, numerical_gradient
+from nnkit.gradcheck import compare
 
 W, Bs = random_params(4)
 X = random_image(4)
@@ -35,6 +35,22 @@ CALLS = [
     Call("train", "train", _training_args, kwargs={"epochs": 3, "learning_rate": LR, "rng": Rng(80085)},
          task="q4_train", group="train"),
 ]
+
+EXPECTED = Expected(STEM, "grader.checks.reference_q4", {
+    "forward": lambda ref: ref.forward(W, Bs, XB),
+    "evaluate": lambda ref: ref.evaluate(W, Bs, XB, YB),
+    "loss": lambda ref: ref.sample_loss(W, Bs, X, Y),
+    **{f"central_gradient_{name}": lambda ref, name=name: ref.central_gradient(name, W, Bs, X, Y) for name in NAMES},
+    **{f"gradient_{name}": lambda ref, name=name: ref.gradient(name, W, Bs, X, Y) for name in NAMES},
+    **{f"gradient_without_sigmoid_derivative_{name}":
+       lambda ref, name=name: ref.gradient(name, W, Bs, X, Y, sigmoid_derivative=False) for name in NAMES},
+})
+
+
+def performance(weights, biases, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+    """(average loss, correct guesses) of returned parameters on raw 0-255 pixel rows, by the grader's evaluator."""
+    plan = [(weights[0], biases[0], "sigmoid"), (weights[1], biases[1], "sigmoid"), (weights[2], biases[2], "softmax")]
+    return loss_and_accuracy(dense_outputs(plan, x, divisor=255.0), y)
 
 
 @pytest.mark.check(points=1)
@@ -66,7 +82,7 @@ def test_forward_matches_reference(student):
     """Q4: forward gives the right class probabilities for a batch"""
     what = student.describe("forward")
     p = as_float64(student.value("forward"), what, shape=(len(XB), 10))
-    assert_close(p, forward(W, Bs, XB), what, rtol=1e-9, atol=1e-12,
+    assert_close(p, EXPECTED["forward"], what, rtol=1e-9, atol=1e-12,
                  hint="sigmoid on both hidden layers, softmax over each row of the output")
 
 
@@ -81,44 +97,27 @@ def test_backward_gradient(student, name):
     idx = NAMES.index(name)
     grads = (list(gw) if isinstance(gw, (list, tuple)) else []) + (list(gb) if isinstance(gb, (list, tuple)) else [])
     assert len(grads) == 6, "weight_grads and bias_grads should each be a list of three arrays"
-    params = [p.copy() for p in W] + [p.copy() for p in Bs]
-    got = as_float64(grads[idx], f"gradient of {name}", shape=params[idx].shape)
-    target = params[idx]
-
-    def loss_fn():
-        return sample_loss(params[:3], params[3:], X, Y)
-    if name == "W1":  # rows for zero pixels have an exactly zero gradient; check the others numerically
-        rows = np.flatnonzero(X)
-        sub = target[rows].copy()
-
-        def loss_rows():
-            saved = target[rows].copy()
-            target[rows] = sub
-            out = loss_fn()
-            target[rows] = saved
-            return out
-        numeric = np.zeros_like(target)
-        numeric[rows] = numerical_gradient(loss_rows, sub)
-    else:
-        numeric = numerical_gradient(loss_fn, target)
+    got = as_float64(grads[idx], f"gradient of {name}", shape=(W + Bs)[idx].shape)
+    numeric = EXPECTED[f"central_gradient_{name}"]  # central differences of the loss (W1: rows of non-zero pixels)
     result = compare(got, numeric, floor=1e-6 * max(float(np.max(np.abs(numeric))), 1e-12))
-    assert result.max_rel_error <= 1e-5, (
-        f"{result.describe('gradient of ' + name)}.\nHint: {gradient_hint(name, got, W, Bs, X, Y)}")
+    hint = gradient_hint(name, got, EXPECTED[f"gradient_{name}"],
+                         EXPECTED[f"gradient_without_sigmoid_derivative_{name}"])
+    assert result.max_rel_error <= 1e-5, f"{result.describe('gradient of ' + name)}.\nHint: {hint}"
 
 
 @pytest.mark.check(points=1)
 def test_sgd_step(student):
     """Q4: train_one_sample moves every parameter by -learning_rate * gradient, in place"""
     w_after, b_after = read_params(student.args_after("step"), "parameters after train_one_sample")
-    from grader.checks.q4_common import backward
-    gw, gb = backward(W, Bs, X, Y)
     for i in range(3):
-        assert_close(w_after[i], W[i] - LR * gw[i], f"W{i + 1} after one step", rtol=1e-9, atol=1e-13,
+        gw, gb = EXPECTED[f"gradient_W{i + 1}"], EXPECTED[f"gradient_b{i + 1}"]
+        assert_close(w_after[i], W[i] - LR * gw, f"W{i + 1} after one step", rtol=1e-9, atol=1e-13,
                      hint="update the arrays in place (W -= lr * grad) so the caller's lists change")
-        assert_close(b_after[i], Bs[i] - LR * gb[i], f"b{i + 1} after one step", rtol=1e-9, atol=1e-13)
+        assert_close(b_after[i], Bs[i] - LR * gb, f"b{i + 1} after one step", rtol=1e-9, atol=1e-13)
     loss = as_float64(student.value("step"), "the loss train_one_sample returned").ravel()
-    assert loss.size == 1 and abs(loss[0] - sample_loss(W, Bs, X, Y)) <= 1e-9, (
-        f"train_one_sample should return the loss before the step, {sample_loss(W, Bs, X, Y):.8g}; got {loss}")
+    want = float(EXPECTED["loss"])
+    assert loss.size == 1 and abs(loss[0] - want) <= 1e-9, (
+        f"train_one_sample should return the loss before the step, {want:.8g}; got {loss}")
 
 
 @pytest.mark.check(points=1)
@@ -127,7 +126,7 @@ def test_evaluate(student):
     value = student.value("evaluate")
     assert isinstance(value, (list, tuple)) and len(value) == 2, "evaluate should return (average_loss, n_correct)"
     avg, correct = (float(as_float64(v, "evaluate output").ravel()[0]) for v in value)
-    want_avg, want_correct = evaluate(W, Bs, XB, YB)
+    want_avg, want_correct = float(EXPECTED["evaluate"][0]), int(EXPECTED["evaluate"][1])
     assert abs(avg - want_avg) <= 1e-9 * max(1, want_avg), f"average loss: expected {want_avg:.8g}, got {avg:.8g}"
     assert correct == want_correct, f"correct guesses: expected {want_correct}, got {correct:g}"
 
@@ -139,15 +138,15 @@ def test_training_reaches_70_percent(student, credit, note, artifacts):
 
     result = student.value("train")
     (_, _), (x_test, y_test) = load_mnist()
-    x = permuted(x_test.reshape(-1, 784)).astype(np.float64) / 255.0
+    x = permuted(x_test.reshape(-1, 784))
     weights, biases = read_params([result["weights"], result["biases"]], "train() result")
     history = []
     for snap in result.get("epochs", [])[:10]:
         try:
-            history.append(evaluate(*read_params([snap["weights"], snap["biases"]], "snapshot"), x, y_test))
+            history.append(performance(*read_params([snap["weights"], snap["biases"]], "snapshot"), x, y_test))
         except (AssertionError, KeyError, TypeError):
             break
-    loss, correct = evaluate(weights, biases, x, y_test)
+    loss, correct = performance(weights, biases, x, y_test)
     accuracy = correct / len(y_test)
     if artifacts is not None:
         from grader import plots

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from grader.checks.q4_common import NAMES, STEM, backward, random_image, random_params, read_params
+from grader.checks.q4_common import NAMES, STEM, random_image, random_params, read_params
+from grader.checks.reference_q4 import backward
 from grader.checklib import as_float64, assert_close
 from grader.runner import Call, Rng
 

@@ -1,0 +1,329 @@
+"""`make release`: the student bundle works on its own and gives nothing away.
+
+The bundle is built as `make release` builds it, unzipped, and its own `make check` is run in it: on the stubs it
+ships (no points, no crash) and on the reference solutions copied over them (every visible point that runs without
+training). The interpreter is a stand-in for the virtual environment the bundle's `make setup` makes: a hard-linked
+copy of this one whose editable install of the kit is replaced by a path to the unzipped bundle, so the grader, the
+checks and, inside bubblewrap, nnkit all come from the bundle (a real install would download TensorFlow).
+
+What it must not hold is checked independently of the build's own refusal (grader.release.solution_leaks), which is
+tested against planted leaks.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tomllib
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from conftest import ROOT
+from nnkit import stubgen
+
+STEMS = stubgen.STEMS
+WORKFLOW = ROOT / "platforms" / "github-classroom" / "classroom.yml"
+SECRET = ROOT / "grader" / "checks" / "hidden" / "secret.py"
+NEEDED = ["README.md", "Makefile", "pyproject.toml", "requirements.lock", ".gitignore", "scripts/system-packages.sh",
+          "nnkit/__init__.py", "nnkit/data.py", "nnkit/gradcheck.py", "grader/__init__.py", "grader/local.py",
+          "grader/plugin.py", "grader/runner.py", "grader/worker.py", "grader/protocol.py", "grader/sandbox.py",
+          "grader/submission.py", "grader/checklib.py", "grader/checks/__init__.py", "grader/checks/pytest.ini",
+          "grader/checks/hidden_counts.json", "grader/checks/expected/q2_softmax_jacobian.npz",
+          "grader/checks/expected/q4_numpy_backprop.npz",
+          *(f"assignments/{stem}.{ext}" for stem in STEMS for ext in ("py", "ipynb")),
+          *(f"grader/checks/test_{stem}.py" for stem in STEMS), *(f"grader/checks/q{i}_common.py" for i in range(1, 5))]
+# What the reference modules define: none of it may be defined in the bundle outside the stubs (where each such
+# function is a docstring and `raise NotImplementedError`). Q1's step-network forward pass is the spec, not a solution.
+REFERENCE_FUNCTIONS = {"softmax", "softmax_jacobian", "central_jacobian", "jacobian_candidates", "forward", "backward",
+                       "sample_loss", "evaluate", "gradient", "central_gradient", "train_one_sample"}
+SUMMARY = re.compile(r"^Visible checks: (\d+) of (\d+) passed, ([\d.]+) of ([\d.]+) points\.$", re.M)
+
+
+def unpack(bundle: Path, dest: Path) -> None:
+    """Extract like unzip does: file modes from the archive (zipfile.extractall drops them)."""
+    with zipfile.ZipFile(bundle) as zf:
+        for info in zf.infolist():
+            zf.extract(info, dest)
+            if mode := (info.external_attr >> 16) & 0o777:
+                os.chmod(dest / info.filename, mode)
+
+
+def norm(line: str) -> str:
+    return " ".join(line.split())
+
+
+def lines_of(name: str, text: str) -> list[str]:
+    """A file's lines as a reader sees them: a notebook's cell sources, not its JSON."""
+    if name.endswith(".ipynb"):
+        return [line for cell in nbformat.reads(text, as_version=4).cells for line in cell.source.splitlines()]
+    return text.splitlines()
+
+
+def regions(text: str, begin: re.Pattern, end: re.Pattern) -> list[str]:
+    out, inside = [], False
+    for line in text.splitlines():
+        if begin.match(line):
+            inside = True
+        elif end.match(line):
+            inside = False
+        elif inside:
+            out.append(line)
+    return out
+
+
+def visible_points_without_training(root: Path) -> float:
+    """The points of the visible checks that run without FULL=1, read from their markers."""
+    total = 0.0
+    for path in sorted((root / "grader" / "checks").glob("test_*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                for dec in node.decorator_list:
+                    if isinstance(dec, ast.Call) and ast.unparse(dec.func) == "pytest.mark.check":
+                        kwargs = {k.arg: ast.literal_eval(k.value) for k in dec.keywords}
+                        assert not kwargs.get("hidden")
+                        total += 0.0 if kwargs.get("training") else float(kwargs["points"])
+    return total
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dist") / "student-bundle.zip"
+    proc = subprocess.run([sys.executable, "-m", "grader.release", "--out", str(out)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def files(bundle) -> dict[str, bytes]:
+    with zipfile.ZipFile(bundle) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+@pytest.fixture(scope="module")
+def texts(files) -> dict[str, str]:
+    return {name: data.decode("utf-8") for name, data in files.items() if not name.endswith(".npz")}
+
+
+@pytest.fixture(scope="module")
+def unpacked(bundle, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("bundle") / "homework"
+    unpack(bundle, root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def environment(unpacked, tmp_path_factory) -> tuple[str, dict]:
+    """(the interpreter for the bundle's `make check PY=...`, the environment to run make in)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "NNKIT_NO_BWRAP")}
+    venv = tmp_path_factory.mktemp("venv") / "venv"
+    try:
+        shutil.copytree(sys.prefix, venv, symlinks=True, copy_function=os.link)
+    except (OSError, shutil.Error):  # another filesystem: without bubblewrap, where the checkout's nnkit serves
+        shutil.rmtree(venv, ignore_errors=True)
+        return sys.executable, {**env, "PYTHONPATH": str(unpacked), "NNKIT_NO_BWRAP": "1"}
+    site = venv / Path(sysconfig.get_path("purelib")).relative_to(sys.prefix)
+    for stale in site.glob("__editable__*nn_autograder_kit*"):
+        stale.unlink()  # a hard link: the checkout's venv keeps its own
+    (site / "student_bundle.pth").write_text(f"{unpacked}\n")
+    return str(venv / "bin" / "python"), env
+
+
+@pytest.fixture(scope="module")
+def runs(unpacked, environment) -> dict[str, subprocess.CompletedProcess]:
+    """The bundle's `make check` on its own stubs, then on the reference solutions copied over them."""
+    python, env = environment
+
+    def make_check():
+        return subprocess.run(["make", "-s", "check", f"PY={python}"], cwd=unpacked, env=env, capture_output=True,
+                              text=True, timeout=900)
+    out = {"stubs": make_check()}
+    for stem in STEMS:
+        shutil.copy(ROOT / "solutions" / f"{stem}.py", unpacked / "assignments" / f"{stem}.py")
+    out["reference"] = make_check()
+    return out
+
+
+def test_bundle_holds_what_make_check_needs(files, texts):
+    assert not [name for name in NEEDED if name not in files]
+    assert files["requirements.lock"] == (ROOT / "requirements.lock").read_bytes()
+    if WORKFLOW.is_file():
+        assert files[".github/workflows/classroom.yml"] == WORKFLOW.read_bytes()
+    generated = stubgen.generate_all(ROOT / "solutions", ROOT / "assignments")
+    assert {p.relative_to(ROOT).as_posix(): text for p, text in generated.items()} == {
+        name: text for name, text in texts.items() if name.startswith("assignments/")}
+    counts = json.loads(texts["grader/checks/hidden_counts.json"])
+    assert set(counts) == set(STEMS) and all(type(n) is int and n > 0 for n in counts.values())
+    readme = texts["README.md"]
+    for needed in ("make setup", "make check  ", "make check Q=q2", "make check FULL=1", "requirements.lock",
+                   "pip install -e .", "## Hidden checks"):
+        assert needed in readme, needed
+    assert "${" not in readme
+
+
+def test_pyproject_installs_the_kit_with_its_data(unpacked, tmp_path):
+    meta = tomllib.loads((unpacked / "pyproject.toml").read_text())
+    assert meta["tool"]["setuptools"]["packages"]["find"]["include"] == ["nnkit*", "grader*"]
+    source = tmp_path / "source"
+    shutil.copytree(unpacked, source, ignore=shutil.ignore_patterns("*.egg-info", "build"))
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                           "-w", str(tmp_path / "wheel"), str(source)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [wheel] = (tmp_path / "wheel").glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for needed in ("grader/local.py", "grader/checks/pytest.ini", "grader/checks/hidden_counts.json",
+                   "grader/checks/expected/q4_numpy_backprop.npz", "nnkit/gradcheck.py"):
+        assert needed in names, needed
+    assert not [n for n in names if n.startswith(("assignments/", "solutions/"))]
+
+
+def test_zip_is_deterministic_in_form(bundle):
+    with zipfile.ZipFile(bundle) as zf:
+        infos = zf.infolist()
+    assert {info.date_time for info in infos} == {(1980, 1, 1, 0, 0, 0)}
+    assert [i.filename for i in infos] == sorted(i.filename for i in infos)
+    modes = {i.filename: (i.external_attr >> 16) & 0o777 for i in infos}
+    assert modes["scripts/system-packages.sh"] == 0o755 and modes["grader/local.py"] == 0o644
+
+
+def test_no_solutions_hidden_checks_or_instructor_tools(files):
+    bad = [name for name in files if name.startswith(("solutions/", "grader/checks/hidden/", "tests/", "examples/"))
+           or "reference_" in name or name in ("nnkit/stubgen.py", "grader/release.py", "grader/cli.py")
+           or "__pycache__" in name or name.endswith(".pyc")]
+    assert not bad
+
+
+def secret_value() -> int:
+    [assign] = [n for n in ast.parse(SECRET.read_text()).body if isinstance(n, ast.Assign)]
+    return assign.value.value
+
+
+def test_no_solution_marker_and_no_secret(texts):
+    value = secret_value()
+    spellings = {str(value), hex(value), f"{value:X}", f"{value:_}", f"{value:_X}"}
+    for name, text in texts.items():
+        assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text, name
+        assert not [s for s in spellings if s in text], name
+        assert not re.search(r"PIXEL_PERMUTATION_SEED\s*=", text), name
+
+
+def test_no_line_of_a_solution_region_or_of_a_reference_answer(texts):
+    given = {norm(line) for path, text in stubgen.generate_all(ROOT / "solutions", ROOT / "assignments").items()
+             for line in lines_of(path.name, text)}
+    secret_lines = set()
+    for path in sorted((ROOT / "solutions").glob("*.py")):
+        secret_lines.update(regions(path.read_text(encoding="utf-8"), stubgen.BEGIN, stubgen.END))
+    answers = set()
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code":
+                secret_lines.update(regions(cell.source, stubgen.BEGIN, stubgen.END))
+            elif stubgen.tagged_id(cell, stubgen.RUBRIC_TAG):
+                answers.update(cell.source.splitlines())
+            else:
+                answers.update(regions(cell.source, stubgen.MD_BEGIN, stubgen.MD_END))
+    secret_lines = {norm(line) for line in secret_lines | answers if len(norm(line)) >= 20} - given
+    assert "return np.diag(y) - np.outer(y, y)" in secret_lines  # the comparison sees what it should
+    assert len({norm(a) for a in answers} & secret_lines) > 50
+    found = {(name, norm(line)) for name, text in texts.items() for line in lines_of(name, text)
+             if norm(line) in secret_lines}
+    assert not found
+
+
+def test_no_reference_code_for_the_softmax_jacobian_or_backprop(texts):
+    for name, text in texts.items():
+        code = "\n".join(lines_of(name, text)) if name.endswith((".py", ".ipynb")) else ""
+        assert not re.search(r"np\.outer\(", code), name
+        assert not re.search(r"np\.diag\(\s*\w+\s*\)\s*-", code), name
+        if name.endswith(".py") and not name.startswith("assignments/"):
+            defined = {n.name for n in ast.walk(ast.parse(text)) if isinstance(n, ast.FunctionDef)}
+            allowed = {"forward"} if name == "grader/checks/q1_common.py" else set()
+            assert not (defined & REFERENCE_FUNCTIONS) - allowed, name
+
+
+def test_the_builds_own_leak_scan_passes_the_bundle_and_catches_planted_leaks(files):
+    from grader import release
+
+    fp = release.fingerprints()
+    assert release.solution_leaks(files, fp) == []
+    backward = ("\ndef _grads(W, b, x, y):\n    a1 = sig(x @ W[0] + b[0])\n    d3 = p - np.eye(10)[y]\n"
+                "    d1 = (d2 @ W[1].T) * (a1 * (1 - a1))\n"
+                "    return [np.outer(x, d1), np.outer(a1, d2), np.outer(a2, d3)], [d1, d2, d3]\n")
+    jacobian = "\ndef _exact(v):\n    return np.diag(v) - np.outer(v, v)\n"
+    batch_forward = "\ndef _probs(ws, bs, h):\n    for w, c in zip(ws[:-1], bs[:-1]):\n        h = sigmoid(h @ w + c)\n"
+    nb = nbformat.reads(files["assignments/q4_numpy_backprop.ipynb"].decode(), as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("%matplotlib inline\nz = a2 @ weights[-1] + biases[-1]\n"
+                                              "e = np.exp(z - z.max(axis=-1, keepdims=True))\n"))
+    answer = next(line for line in regions(nbformat.read(ROOT / "solutions/q1_expressivity.ipynb", 4).cells[
+        next(i for i, c in enumerate(nbformat.read(ROOT / "solutions/q1_expressivity.ipynb", 4).cells)
+             if stubgen.tagged_id(c, stubgen.ANSWER_TAG))].source, stubgen.MD_BEGIN, stubgen.MD_END)
+        if len(norm(line)) >= 40)
+    planted = {
+        "grader/checks/q4_common.py": files["grader/checks/q4_common.py"] + backward.encode(),
+        "grader/checks/q2_common.py": files["grader/checks/q2_common.py"] + jacobian.encode(),
+        "grader/checks/q3_common.py": files["grader/checks/q3_common.py"] + batch_forward.encode(),
+        "assignments/q4_numpy_backprop.ipynb": nbformat.writes(nb).encode(),
+        "README.md": files["README.md"] + f"\n{answer}\n".encode(),
+        "grader/checks/hidden/test_q1_expressivity_hidden.py": b"",
+        "grader/checks/expected/notes.txt": f"seed {secret_value()} # BEGIN SOLUTION".encode(),
+    }
+    leaks = release.solution_leaks({**files, **planted}, fp)
+    for name in planted:
+        assert [leak for leak in leaks if leak.startswith(name + ":")], (name, leaks)
+    assert not [leak for leak in leaks if leak.split(":")[0] not in planted]
+    assert any("np.outer(x, d1)" in leak for leak in leaks)  # renamed (delta1 -> d1) and still found
+
+
+def test_stored_expected_values_are_the_references(bundle):
+    script = (
+        "import importlib, io, sys, zipfile\nimport numpy as np\n"
+        "zf = zipfile.ZipFile(sys.argv[1])\n"
+        "for stem in ('q2_softmax_jacobian', 'q4_numpy_backprop'):\n"
+        "    stored = np.load(io.BytesIO(zf.read(f'grader/checks/expected/{stem}.npz')))\n"
+        "    fresh = importlib.import_module(f'grader.checks.test_{stem}').EXPECTED.compute_all()\n"
+        "    assert sorted(stored.files) == sorted(fresh), stem\n"
+        "    for k, v in fresh.items():\n"
+        "        assert stored[k].shape == v.shape and np.array_equal(stored[k], v), (stem, k)\n"
+        "print('ok')\n")
+    proc = subprocess.run([sys.executable, "-c", script, str(bundle)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr
+
+
+def test_make_check_in_the_bundle_on_its_stubs(runs, texts):
+    proc = runs["stubs"]
+    assert proc.returncode != 0, proc.stdout + proc.stderr  # a check failed: make reports it
+    passed, ran, score, points = SUMMARY.search(proc.stdout).groups()
+    assert (int(passed), float(score)) == (0, 0.0) and int(ran) > 0
+    assert "internal grader error" not in proc.stdout and "Traceback" not in proc.stdout + proc.stderr
+    counts = json.loads(texts["grader/checks/hidden_counts.json"])
+    for stem, n in counts.items():
+        assert f"hidden checks: {n} not run" in proc.stdout
+    assert not re.search(r"all (visible )?(tests|checks) passed", proc.stdout, re.I)
+
+
+def test_make_check_in_the_bundle_on_the_reference(runs, unpacked):
+    proc = runs["reference"]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    passed, ran, score, points = SUMMARY.search(proc.stdout).groups()
+    assert passed == ran and float(score) == float(points) == visible_points_without_training(unpacked)
+    assert "FAILED" not in proc.stdout
+    assert "hidden checks were not run" in proc.stdout
+
+
+def test_the_build_refuses_a_bundle_missing_a_module_it_imports(files):
+    from grader import release
+
+    assert release.missing_imports(files) == []
+    without = {name: data for name, data in files.items() if name != "grader/sandbox.py"}
+    assert "grader/runner.py: grader.sandbox" in release.missing_imports(without)
