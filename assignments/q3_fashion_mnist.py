@@ -81,7 +81,7 @@ def train_model(model: keras.Sequential, x_train: np.ndarray, y_train: np.ndarra
 
 def scale_images(images: np.ndarray) -> np.ndarray:
     """Map uint8 pixels ``0..255`` to float32 values in ``[0, 1]``, keeping the shape."""
-    return (np.asarray(images, dtype=np.float32) / np.float32(255.0)).astype(np.float32)
+    return np.asarray(images, dtype=np.float32) / np.float32(255.0)
 
 
 def load_data() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:

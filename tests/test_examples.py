@@ -1,0 +1,85 @@
+"""`make grade` on the bundled examples: pinned scores, a re-run served from the cache, and determinism."""
+
+import csv
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT
+
+# Pinned per-question scores of examples/submissions (regenerate the examples with scripts/make_examples.py).
+EXPECTED = {
+    "reference":                  {"q1": 11, "q2": 10, "q3": 11, "q4": 12},
+    "untouched_stubs":            {"q1": 0, "q2": 0, "q3": 0, "q4": 0},
+    "missing_sigmoid_derivative": {"q1": 11, "q2": 10, "q3": 0, "q4": 8},
+    "exp_jacobian":               {"q1": 11, "q2": 3, "q3": 0, "q4": 0},
+    "box_wrong_sign":             {"q1": 6, "q2": 10, "q3": 0, "q4": 0},
+    "init_fan_in":                {"q1": 0, "q2": 0, "q3": 0, "q4": 11},
+    "notebook_only":              {"q1": 11, "q2": 9, "q3": 0, "q4": 0},
+}
+COLUMNS = {"q1": "q1_expressivity", "q2": "q2_softmax_jacobian", "q3": "q3_fashion_mnist", "q4": "q4_numpy_backprop"}
+
+
+def grade(out, *extra):
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "grader.cli", "--submissions", str(ROOT / "examples" / "submissions"),
+                           "--out", str(out), "-j", "2", *extra], capture_output=True, text=True, cwd=ROOT,
+                          timeout=1800)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc, time.monotonic() - start
+
+
+def strip_timing(results: dict) -> dict:
+    return {k: v for k, v in results.items() if k != "execution_time"}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    out = tmp_path_factory.mktemp("grades")
+    grade(out)
+    return out
+
+
+@pytest.mark.slow
+def test_pinned_scores(graded):
+    with open(graded / "gradebook.csv", newline="") as f:
+        rows = {r["student_id"]: r for r in csv.DictReader(f)}
+    assert set(rows) == set(EXPECTED)
+    got = {sid: {q: float(rows[sid][col]) for q, col in COLUMNS.items()} for sid in rows}
+    assert got == {sid: {q: float(v) for q, v in e.items()} for sid, e in EXPECTED.items()}
+
+
+@pytest.mark.slow
+def test_outputs_exist_and_feedback_names_the_mistakes(graded):
+    for sid in EXPECTED:
+        for name in ("results.json", "meta.json", "feedback.md", "feedback.html"):
+            assert (graded / sid / name).is_file(), f"{sid}/{name} missing"
+    assert (graded / "junit.xml").is_file() and (graded / "similarity.html").is_file()
+    assert "without the sigmoid derivative" in (graded / "missing_sigmoid_derivative" / "feedback.md").read_text()
+    assert "exp of the log-softmax derivative" in (graded / "exp_jacobian" / "feedback.md").read_text()
+    assert "wrong sign" in (graded / "box_wrong_sign" / "feedback.md").read_text()
+    assert "still the stub" in (graded / "untouched_stubs" / "feedback.md").read_text()
+    for plot in ("q1b.png", "q3.png", "q4.png"):
+        assert (graded / "reference" / "plots" / plot).stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_rerun_is_served_from_cache(graded):
+    before = {sid: (graded / sid / "results.json").read_bytes() for sid in EXPECTED}
+    proc, seconds = grade(graded)
+    assert proc.stdout.count("(cached)") == len(EXPECTED)
+    assert {sid: (graded / sid / "results.json").read_bytes() for sid in EXPECTED} == before
+
+
+@pytest.mark.slow
+def test_grading_again_gives_identical_results(graded, tmp_path):
+    """Determinism: a fresh run (no cache) of every example gives the same results.json apart from timings."""
+    out = tmp_path / "again"
+    grade(out, "--no-cache")
+    for sid in EXPECTED:
+        first = strip_timing(json.loads((graded / sid / "results.json").read_text()))
+        second = strip_timing(json.loads((out / sid / "results.json").read_text()))
+        assert first == second, sid
