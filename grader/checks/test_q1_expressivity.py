@@ -21,7 +21,7 @@ def test_box_network_has_two_hidden_neurons(student):
 
 
 @pytest.mark.check(points=3)
-@pytest.mark.parametrize("i", range(len(BOXES)))
+@pytest.mark.parametrize("i", range(len(BOXES)), ids=[f"h={h:g} delta={d:g}" for h, d in BOXES])
 def test_box_network_matches_box(student, i):
     """Q1a: the box network is h on (0, delta) and 0 elsewhere (grader's own forward pass)"""
     h, d = BOXES[i]

@@ -30,7 +30,7 @@ CALLS += [Call(f"happrox_{name}_{n}", "approximate_function", [Interp(*interp_gr
 
 
 @pytest.mark.check(points=2, hidden=True)
-@pytest.mark.parametrize("i", range(len(BOXES)))
+@pytest.mark.parametrize("i", range(len(BOXES)), ids=[f"h={h:g} delta={d:g}" for h, d in BOXES])
 def test_box_network_unusual_boxes(student, i):
     """Q1a: the box network is right for negative heights, tiny and wide boxes"""
     h, d = BOXES[i]
