@@ -63,23 +63,37 @@ def decode(data: bytes, max_header: int = 16 << 20):
     if hlen > max_header or start + hlen > len(data):
         raise ProtocolError("reply header has an impossible length")
     try:
-        tree = json.loads(data[start:start + hlen].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError(f"reply header is not valid JSON: {exc}") from None
+        tree = json.loads(data[start:start + hlen].decode("utf-8"), parse_int=_small_int)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise ProtocolError(f"reply header is not valid JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
     blob_base = start + hlen
+    # the encoder writes each array once, so the references cover the blob area at most once; more would let a
+    # short reply decode into many copies of one large blob
+    budget = [len(data) - blob_base]
 
     def walk(x, depth):
         if depth > MAX_DEPTH:
             raise ProtocolError("reply nested too deeply")
         if isinstance(x, dict):
             if set(x) == {"$npy"}:
-                return _load_array(data, blob_base, x["$npy"])
+                ref = x["$npy"]
+                budget[0] -= ref[1] if isinstance(ref, list) and len(ref) == 2 and type(ref[1]) is int else 0
+                if budget[0] < 0:
+                    raise ProtocolError("array references overlap: the reply refers to more bytes than it holds")
+                return _load_array(data, blob_base, ref)
             return {k: walk(v, depth + 1) for k, v in x.items()}
         if isinstance(x, list):
             return [walk(v, depth + 1) for v in x]
         return x
 
     return walk(tree, 0)
+
+
+def _small_int(text: str) -> int:
+    """Integers the trusted side can turn into float64 (the encoder never writes larger ones)."""
+    if len(text.lstrip("-")) > 20 or abs(value := int(text)) >= 1 << 64:
+        raise ProtocolError(f"integer {text[:30]}... is out of range")
+    return value
 
 
 def _load_array(data: bytes, base: int, ref) -> np.ndarray:

@@ -176,12 +176,89 @@ def run_calls(submission_root: Path, stem: str, group: str, calls: list[Call], l
         run.reason = "the worker's reply was malformed"
         return run
     run.ok = True
-    imp = reply.get("import") or {}
-    if not imp.get("ok"):
+    imp = reply.get("import") if isinstance(reply.get("import"), dict) else {}
+    if imp.get("ok") is not True:
         run.import_error = str(imp.get("error", "unknown import error"))
-    run.calls = reply["calls"]
+    for call in calls:
+        out = reply["calls"].get(call.id)
+        if out is not None:
+            problem = _malformed(out, call)
+            run.calls[call.id] = out if not problem else {
+                "ok": False, "error": f"the worker's reply for this call was malformed ({problem}); "
+                                      f"does your code change the grader's worker?"}
     run.timings = reply.get("timings", {}) if isinstance(reply.get("timings"), dict) else {}
     return run
+
+
+_LEAVES = {"Symbol": 1, "Integer": 1, "Float": 1, "Const": 1, "Rational": 2}
+
+
+def _malformed(out, call: Call) -> str:
+    """What is wrong with one call's entry in a reply, or "": only the shapes the worker writes reach a check.
+
+    The worker runs next to student code, which can rewrite it, so its reply is checked like any untrusted input.
+    """
+    if not isinstance(out, dict) or not isinstance(out.get("ok"), bool):
+        return "not a result"
+    if not out["ok"]:
+        return ""
+    if "value" not in out:
+        return "no value"
+    value = out["value"]
+    if call.task == "call":
+        args = out.get("args")
+        if call.return_args and not (isinstance(args, list) and len(args) == len(call.return_args)):
+            return "no arguments after the call"
+        return ""
+    if call.task == "sympy":
+        shape, entries = (value.get("shape"), value.get("entries")) if isinstance(value, dict) else (None, None)
+        if not (isinstance(shape, list) and len(shape) == 2 and all(type(n) is int and n >= 0 for n in shape)
+                and isinstance(entries, list) and len(entries) == shape[0]
+                and all(isinstance(row, list) and len(row) == shape[1] for row in entries)):
+            return "not a matrix"
+        return "" if all(_is_tree(e) for row in entries for e in row) else "not an expression"
+    if call.task == "keras_build":
+        return _spec_problem(value)
+    if call.task == "keras_train":
+        if not isinstance(value, dict) or not isinstance(value.get("history"), dict) or not all(
+                isinstance(v, list) and all(isinstance(x, (int, float)) for x in v) for v in value["history"].values()):
+            return "no training history"
+        return _spec_problem(value.get("spec"))
+    if call.task == "q4_train":
+        if not (isinstance(value, dict) and isinstance(value.get("weights"), list)
+                and isinstance(value.get("biases"), list) and isinstance(value.get("epochs"), list)
+                and all(isinstance(e, dict) and {"epoch", "weights", "biases"} <= set(e) for e in value["epochs"])):
+            return "not trained parameters"
+    return ""
+
+
+def _is_tree(tree) -> bool:
+    """A SymPy expression as worker.sympy_tree writes it: [head, *args], literals as strings."""
+    if not (isinstance(tree, list) and tree and isinstance(tree[0], str)):
+        return False
+    head, args = tree[0], tree[1:]
+    if head not in _LEAVES:
+        return all(_is_tree(a) for a in args)
+    if len(args) != _LEAVES[head] or not all(isinstance(a, str) and len(a) <= 400 for a in args):
+        return False
+    if head in ("Integer", "Rational"):
+        digits = all(a.lstrip("-").isdigit() and a.isascii() for a in args)
+        return digits and (head == "Integer" or args[1].strip("-0") != "")  # no zero denominator
+    if head == "Float":
+        try:
+            float(args[0])
+        except ValueError:
+            return False
+    return head != "Const" or args[0] in ("E", "pi")
+
+
+def _spec_problem(spec) -> str:
+    if not (isinstance(spec, dict) and isinstance(spec.get("layers"), list) and type(spec.get("params")) is int
+            and all(isinstance(layer, dict) and isinstance(layer.get("class"), str)
+                    and isinstance(layer.get("weights"), list) for layer in spec["layers"])):
+        return "not a model description"
+    lr = spec.get("learning_rate")
+    return "" if lr is None or (isinstance(lr, (int, float)) and not isinstance(lr, bool)) else "not a learning rate"
 
 
 def _death_reason(raw) -> str:

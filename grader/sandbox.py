@@ -21,8 +21,10 @@ How the limits are enforced (each choice was measured on Linux 6.18, bubblewrap 
   ``import tensorflow`` plus a small ``fit`` needs 0.4 GB of data segment with 9 threads and 0.9 GB with 69. A
   process over the limit gets a ``MemoryError``. Because per-process limits do not bound a family of processes, a
   watchdog also sums the proportional set size (PSS) of the whole process tree four times a second and kills the
-  sandbox above the same limit. Not counted: tmpfs files (capped by ``Limits.tmp_mb``) and unmapped memfds (at most
-  ``max_open_files`` of ``max_file_mb`` each); a memory cgroup would close that gap where one can be delegated.
+  sandbox above the same limit. Memory that needs no mapping would escape that sum, so a seccomp filter makes
+  ``memfd_create`` and SysV ``shmget`` fail (x86-64 and arm64; elsewhere they stay open). Not counted: tmpfs files
+  (capped by ``Limits.tmp_mb``) and kernel buffers (pipes, sockets); a memory cgroup would close that gap where one
+  can be delegated.
 * Time, output and reply: enforced by the parent, which kills bwrap's process group; bwrap's pid 1 then dies
   (``--die-with-parent``) and the kernel kills every process left in the pid namespace, daemons included.
 
@@ -37,13 +39,16 @@ rewritten to the host path (``<host kit dir>/worker.py``); callers write argv in
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
+import platform
 import resource
 import selectors
 import shutil
 import signal
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -246,6 +251,34 @@ def _bwrap_command(argv: list[str], binds: list[tuple[str, str]], hide: list[str
     return cmd + [_which("prlimit"), f"--nproc={limits.max_processes}:{limits.max_processes}", "--", *argv]
 
 
+# Syscalls that keep memory alive without mapping it, where the watchdog (which sums mapped pages) cannot see it:
+# memfd_create (files of up to max_file_mb, as many as there are descriptors, also parked in unix sockets) and SysV
+# shmget (detached segments, of any size). Numbers by machine: (AUDIT_ARCH, memfd_create, shmget, memfd_secret).
+_DENIED_SYSCALLS = {"x86_64": (0xC000003E, 319, 29, 447), "aarch64": (0xC00000B7, 279, 194, 447)}
+
+
+@functools.cache
+def _seccomp_filter() -> bytes | None:
+    """A classic BPF program for ``bwrap --seccomp``: the syscalls above fail with EPERM, and so does every syscall
+    of another ABI (x32, or 32-bit on a 64-bit kernel, where the numbers differ). None on other machines."""
+    entry = _DENIED_SYSCALLS.get(platform.machine())
+    if entry is None:
+        return None
+    arch, *numbers = entry
+    deny = len(numbers) + 6  # index of the last instruction
+
+    def op(code: int, k: int, at: int = 0, to: int | None = None) -> bytes:
+        """One instruction; a test at index `at` jumps to index `to` when it holds, else to the next one."""
+        return struct.pack("=HBBI", code, 0 if to is None else to - at - 1, 0, k)
+
+    ld_arch, ld_nr, jeq, jge, ret = (0x20, 4), (0x20, 0), 0x15, 0x35, 0x06
+    program = [op(*ld_arch), op(jeq, arch, at=1, to=3), op(ret, 0x00050000 | errno.EPERM), op(*ld_nr),
+               op(jge, 0x40000000, at=4, to=deny)]  # x32 syscall numbers have bit 30 set
+    program += [op(jeq, nr, at=5 + i, to=deny) for i, nr in enumerate(numbers)]
+    program += [op(ret, 0x7FFF0000), op(ret, 0x00050000 | errno.EPERM)]  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO
+    return b"".join(program)
+
+
 def _rlimits(limits: Limits) -> list[tuple[int, int]]:
     return [(resource.RLIMIT_DATA, limits.memory_mb << 20),
             (resource.RLIMIT_FSIZE, limits.max_file_mb << 20),
@@ -404,13 +437,22 @@ def run_sandboxed(argv: list[str], *, ro_binds: dict[str, str], rw_tmp: bool = T
     reply_r, reply_w = os.pipe()  # made before Popen's own pipes, none of which can then land on fd 3
     start = time.monotonic()
     try:
+        filter_fds = []
         try:
+            if sandboxed and (program := _seccomp_filter()) is not None:
+                filter_r, filter_w = os.pipe()  # bwrap reads the program from it
+                filter_fds.append(filter_r)
+                os.write(filter_w, program)  # 80 bytes: fits in the pipe
+                os.close(filter_w)
+                command = [command[0], "--seccomp", str(filter_r), *command[1:]]
             proc = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env,
-                cwd=workdir, pass_fds=(REPLY_FD,), start_new_session=True,
+                cwd=workdir, pass_fds=(REPLY_FD, *filter_fds), start_new_session=True,
                 preexec_fn=functools.partial(_child_setup, reply_w, _rlimits(limits)))
         finally:
             os.close(reply_w)
+            for fd in filter_fds:
+                os.close(fd)
         return _supervise(proc, reply_r, limits, start, sandboxed)
     finally:
         os.close(reply_r)

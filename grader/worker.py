@@ -43,6 +43,9 @@ def plain(x, depth: int = 0, budget: list | None = None):
         if x.dtype.kind not in "biuf":
             raise ReturnTypeError(f"returned a numpy {x.dtype} scalar; expected a number")
         return np.array(x, copy=True)
+    if isinstance(x, int) and not isinstance(x, bool) and abs(int(x)) >= 1 << 64:
+        raise ReturnTypeError(f"returned an integer of {int(x).bit_length()} bits; expected numbers that fit in "
+                              f"64 bits")
     if x is None or type(x) in (bool, int, float, str):
         return x
     if isinstance(x, bool):

@@ -11,6 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKS = ROOT / "grader" / "checks"
+# adversarial submissions, graded by test_adversarial.py; never collected (one holds a conftest.py, one a numpy.py)
+collect_ignore = ["adversarial"]
 
 
 def solution_source(stem: str) -> str:
@@ -70,3 +72,8 @@ def grade_source(tmp_path):
 
 def failed(results: dict) -> set[str]:
     return {name for name, r in results.items() if r["status"] == "failed"}
+
+
+def pytest_configure(config):
+    # the graded checks' marker, for tests that import a check module and call a check directly
+    config.addinivalue_line("markers", "check(points, hidden=False, training=False): a graded check")

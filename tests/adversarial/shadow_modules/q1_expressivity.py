@@ -1,0 +1,1 @@
+# @@include solutions/q1_expressivity.py
