@@ -159,7 +159,7 @@ def dense_outputs(plan: list, x: np.ndarray, divisor: float = 1.0, batch: int = 
     for start in range(0, len(x), batch):
         a = x[start:start + batch].astype(np.float64) / divisor
         for kernel, bias, act in plan:
-            if a.shape[1] != kernel.shape[0] or kernel.ndim != 2 or bias.shape != (kernel.shape[1],):
+            if kernel.ndim != 2 or a.shape[1] != kernel.shape[0] or bias.shape != (kernel.shape[1],):
                 raise StudentFailure(f"the returned weights do not chain: activations of width {a.shape[1]} meet a "
                                      f"kernel of shape {kernel.shape} and bias {bias.shape}")
             a = ACTIVATIONS[act](a @ kernel + bias)

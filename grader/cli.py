@@ -106,7 +106,8 @@ def _grade_one(student_id: str, path: Path, final: Path, work: Path, opts) -> Ou
         cmd.append("--require-sandbox")
     if opts.skip_training:
         cmd.append("--skip-training")
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    # the workers' job folders go under the work dir, which a re-run after a kill cleans up
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(work)}
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=SUBMISSION_TIMEOUT, env=env,
                               cwd=KIT.parent)

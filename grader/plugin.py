@@ -66,6 +66,10 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="training check not run locally (run with FULL=1)"))
 
 
+def is_hidden(module) -> bool:
+    return module.__name__.startswith("grader.checks.hidden")
+
+
 class Workers:
     """Runs each question's worker once, on first use, with the calls all its collected checks declared."""
 
@@ -78,12 +82,12 @@ class Workers:
         sub = config.getoption("--submission")
         self.root = Path(sub) if sub else None
 
-    def calls_for(self, stem: str, group: str) -> list[Call]:
+    def calls_for(self, stem: str, group: str, hidden: bool = False) -> list[Call]:
         calls: dict[str, Call] = {}
         seen_modules = set()
         for item in self.items:
             mod = item.module
-            if getattr(mod, "STEM", None) != stem or mod in seen_modules:
+            if getattr(mod, "STEM", None) != stem or mod in seen_modules or is_hidden(mod) != hidden:
                 continue
             seen_modules.add(mod)
             for call in getattr(mod, "CALLS", []):
@@ -94,13 +98,16 @@ class Workers:
                 calls[call.id] = call
         return list(calls.values())
 
-    def run(self, stem: str, group: str) -> WorkerRun:
-        key = (stem, group)
+    def run(self, stem: str, group: str, hidden: bool = False) -> WorkerRun:
+        # Hidden checks get workers of their own: a visible check's message (which may quote what the student's
+        # code read from its job) must never carry a hidden input.
+        key = (stem, group, hidden)
         if key not in self.runs:
-            self.runs[key] = self._run(stem, group)
+            self.runs[key] = self._run(stem, group, hidden)
+            self.runs[key].hidden = hidden
         return self.runs[key]
 
-    def _run(self, stem, group) -> WorkerRun:
+    def _run(self, stem, group, hidden) -> WorkerRun:
         error = (self.info.get(stem) or {}).get("error", "")
         if self.root is None:
             return WorkerRun(stem, group, ok=False, reason="no --submission given")
@@ -109,7 +116,7 @@ class Workers:
         if not (self.root / f"{stem}.py").is_file():
             return WorkerRun(stem, group, ok=False,
                              reason=f"{stem}.py (or {stem}.ipynb) was not found in the submission")
-        calls = self.calls_for(stem, group)
+        calls = self.calls_for(stem, group, hidden)
         return run_calls(self.root, stem, group, calls, GROUP_LIMITS[group],
                          require_sandbox=self.config.getoption("--require-sandbox"))
 
@@ -117,15 +124,16 @@ class Workers:
 class Student:
     """What a check sees of one question: decoded return values, or a StudentFailure explaining why not."""
 
-    def __init__(self, workers: Workers, stem: str, calls: dict[str, Call]):
+    def __init__(self, workers: Workers, stem: str, calls: dict[str, Call], hidden: bool = False):
         self.workers = workers
         self.stem = stem
         self._calls = calls
+        self.hidden = hidden
 
     def _result(self, call_id: str) -> dict:
         __tracebackhide__ = True
         call = self._calls[call_id]
-        run = self.workers.run(self.stem, call.group)
+        run = self.workers.run(self.stem, call.group, self.hidden)
         if not run.ok:
             raise StudentFailure(run.reason)
         if run.import_error:
@@ -160,7 +168,7 @@ def workers(request) -> Workers:
 @pytest.fixture(scope="module")
 def student(request, workers) -> Student:
     mod = request.module
-    return Student(workers, mod.STEM, {c.id: c for c in getattr(mod, "CALLS", [])})
+    return Student(workers, mod.STEM, {c.id: c for c in getattr(mod, "CALLS", [])}, hidden=is_hidden(mod))
 
 
 @pytest.fixture

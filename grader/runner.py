@@ -88,6 +88,7 @@ class WorkerRun:
     stderr: str = ""
     sandboxed: bool = False
     started: bool = False         # False when there was nothing to run (missing or unreadable file)
+    hidden: bool = False          # ran the hidden checks' calls: never quoted to the student
     wall: float = 0.0
     timings: dict = field(default_factory=dict)
 

@@ -50,7 +50,8 @@ def meta_json(student_id: str, prepared, record: dict, kit_version: str, cache_k
     """What the feedback needs beyond results.json: where each answer came from and how each worker ended."""
     workers = {}
     for run in record.get("workers", []):
-        workers.setdefault(run["stem"], []).append(run)
+        if not run.get("hidden"):  # what hidden checks' workers saw or printed stays with the instructor
+            workers.setdefault(run["stem"], []).append(run)
     questions = {}
     for stem in STEMS:
         runs = workers.get(stem, [])

@@ -144,24 +144,18 @@ def _fails_cleanly(check, value, **kwargs):
         check(_Student(value), **kwargs)
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason="finding: test_evaluate indexes [0] of what evaluate "
-                   "returned before checking it is non-empty")
 def test_q4_evaluate_check_survives_empty_results():
     from grader.checks.test_q4_numpy_backprop import test_evaluate
 
     _fails_cleanly(test_evaluate, [np.zeros(0), np.zeros(0)])
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="finding: test_jacobian_leaves_input_unchanged compares "
-                   "z with the input after the call before checking their shapes (z.shape = (2, 5) in place)")
 def test_q2_input_check_survives_a_reshaped_input():
     from grader.checks.test_q2_softmax_jacobian import test_jacobian_leaves_input_unchanged
 
     _fails_cleanly(test_jacobian_leaves_input_unchanged, [np.zeros((2, 5))])
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason="finding: q3_common.numpy_forward reads kernel.shape[0] "
-                   "before checking kernel.ndim == 2 (a custom layer named Dense can return a scalar kernel)")
 def test_q3_forward_survives_a_scalar_kernel():
     from grader.checks.q3_common import numpy_forward
 
@@ -170,9 +164,6 @@ def test_q3_forward_survives_a_scalar_kernel():
         numpy_forward(spec, np.zeros((2, 28, 28)))
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="finding: q2_common.rebuild passes the student's arguments "
-                   "to whitelisted constructors unchecked; a student's own Function named KroneckerDelta with one "
-                   "argument gives a TypeError")
 def test_symbolic_check_survives_wrong_arities():
     from grader.checks.q2_common import check_symbolic
 
@@ -181,8 +172,6 @@ def test_symbolic_check_survives_wrong_arities():
         check_symbolic({"shape": [2, 2], "entries": entries}, 2, "J", seed=0)
 
 
-@pytest.mark.xfail(strict=True, reason="finding: q2_common.rebuild evaluates the student's numbers exactly, so "
-                   "Pow(9, Pow(9, 9)), which the worker sends as it is, keeps the trusted grader busy for hours")
 def test_symbolic_check_is_bounded():
     code = ("from grader.checks.q2_common import check_symbolic\n"
             "tower = ['Pow', ['Integer', '9'], ['Pow', ['Integer', '9'], ['Integer', '9']]]\n"

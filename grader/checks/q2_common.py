@@ -6,6 +6,7 @@ The numeric references (softmax, central differences) are solution code and live
 
 from __future__ import annotations
 
+import mpmath
 import numpy as np
 import sympy
 
@@ -63,31 +64,95 @@ def rebuild(tree, symbols: dict, depth: int = 0):
         return {"E": sympy.E, "pi": sympy.pi}[args[0]]
     if head in ALLOWED:
         built = [rebuild(a, symbols, depth + 1) for a in args]
-        return ALLOWED[head](*built)
+        return ALLOWED[head](*built, evaluate=False)
     raise StudentFailure(f"the symbolic Jacobian uses {head}, which this check does not accept; use exp, log, "
                          f"powers, sums, products and KroneckerDelta")
 
 
-def check_symbolic(value, n: int, what: str, seed: int) -> None:
-    """The student's matrix must equal SymPy's derivative of the symbolic softmax (exact identity testing)."""
+_NUM = {"Add": lambda *a: mpmath.fsum(a), "Mul": lambda *a: mpmath.fprod(a), "Pow": mpmath.power,
+        "exp": mpmath.exp, "log": mpmath.log, "KroneckerDelta": lambda i, j: mpmath.mpf(i == j)}
+_ARITY = {"Add": (1, 10 ** 6), "Mul": (1, 10 ** 6), "Pow": (2, 2), "exp": (1, 1), "log": (1, 2),
+          "KroneckerDelta": (2, 2)}
+
+
+def value_at(tree, point: dict, budget: list):
+    """Evaluate a returned expression tree numerically in mpmath, with a node budget and a magnitude cap.
+
+    Never builds the exact SymPy value, so a tower like 9**(9**9) costs microseconds, not hours.
+    """
     __tracebackhide__ = True
-    if not isinstance(value, dict) or value.get("shape") != [n, n]:
+    budget[0] -= 1
+    try:
+        if budget[0] < 0 or not isinstance(tree, list) or not tree:
+            raise ValueError("expression too large or malformed")
+        head, args = tree[0], tree[1:]
+        if head == "Symbol":
+            v = point[args[0]]
+        elif head == "Integer":
+            v = mpmath.mpf(int(args[0]))
+        elif head == "Rational":
+            v = mpmath.mpf(int(args[0])) / int(args[1])
+        elif head == "Float":
+            v = mpmath.mpf(args[0])
+        elif head == "Const":
+            v = {"E": mpmath.e, "pi": mpmath.pi}[args[0]]
+        else:
+            lo, hi = _ARITY[head]
+            if not lo <= len(args) <= hi:
+                raise ValueError(f"{head} with {len(args)} arguments")
+            v = _NUM[head](*(value_at(a, point, budget) for a in args))
+        if isinstance(v, mpmath.mpc) or mpmath.mag(v) > 4096:
+            raise OverflowError("value out of range")
+        return v
+    except KeyError as exc:
+        raise StudentFailure(f"the symbolic Jacobian uses {exc}, which this check does not accept; use exp, log, "
+                             f"powers, sums, products and KroneckerDelta of the symbols z") from None
+    except (IndexError, TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
+        raise StudentFailure(f"the symbolic Jacobian could not be evaluated ({type(exc).__name__}: {exc}); use exp, "
+                             f"log, powers, sums, products and KroneckerDelta of the symbols z") from None
+
+
+def _describe(tree, limit: int = 200) -> str:
+    try:
+        text = str(rebuild(tree, _AnySymbol()))
+    except (AssertionError, TypeError, ValueError, RecursionError):
+        text = repr(tree)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+class _AnySymbol(dict):
+    def __contains__(self, name):
+        return True
+
+    def __missing__(self, name):
+        return sympy.Symbol(name)
+
+
+def check_symbolic(value, n: int, what: str, seed: int) -> None:
+    """The student's matrix must equal the softmax Jacobian: identity testing at random points, 50 digits."""
+    __tracebackhide__ = True
+    if not isinstance(value, dict) or value.get("shape") != [n, n] or not isinstance(value.get("entries"), list):
         shape = value.get("shape") if isinstance(value, dict) else None
         raise StudentFailure(f"{what}: expected an {n} x {n} sympy.Matrix, got shape {shape}")
-    z = sympy.symbols(f"z0:{n}", real=True)
-    symbols = {s.name: s for s in z}
-    J = sympy.Matrix(n, n, lambda i, j: rebuild(value["entries"][i][j], symbols))
-    y = [sympy.exp(zi) / sum(sympy.exp(zk) for zk in z) for zi in z]
-    truth = sympy.Matrix(y).jacobian(z)
+    entries = value["entries"]
+    # the truth: SymPy's own derivative of the symbolic softmax, evaluated in mpmath
+    zs = sympy.symbols(f"z0:{n}", real=True)
+    y_sym = [sympy.exp(zi) / sum(sympy.exp(zk) for zk in zs) for zi in zs]
+    truth = sympy.lambdify(zs, sympy.Matrix(y_sym).jacobian(zs), "mpmath")
     rng = np.random.default_rng(seed)
-    for _ in range(4):
-        point = {zi: sympy.Rational(int(v), 7) for zi, v in zip(z, rng.integers(-20, 21, n))}
-        diff = (J - truth).subs(point).evalf(40)
-        worst = max(abs(complex(d)) for d in diff)
-        if not worst < 1e-25:
-            i, j = max(((i, j) for i in range(n) for j in range(n)), key=lambda ij: abs(complex(diff[ij])))
-            raise StudentFailure(
-                f"{what}: entry [{i}, {j}] is {J[i, j]}, which differs from d y_{i} / d z_{j} "
-                f"(at z = {[point[zi] for zi in z]} it is off by {float(abs(complex(diff[i, j]))):.3g}).\n"
-                f"Hint: dy_i/dz_j = y_i (delta_ij - y_j); exp(delta_ij - y_j) is not a valid step from the "
-                f"log-softmax derivative.")
+    with mpmath.workdps(50):
+        for _ in range(4):
+            z = [mpmath.mpf(int(v)) / 7 for v in rng.integers(-20, 21, n)]
+            point = {f"z{k}": z[k] for k in range(n)}
+            expected = truth(*z)
+            for i in range(n):
+                for j in range(n):
+                    got = value_at(entries[i][j], point, [20000])
+                    want = expected[i, j]
+                    if not abs(got - want) < mpmath.mpf(10) ** -25:
+                        raise StudentFailure(
+                            f"{what}: entry [{i}, {j}] is {_describe(entries[i][j])}, which differs from "
+                            f"d y_{i} / d z_{j} (at z = {[f'{int(v * 7)}/7' for v in z]} it is off by "
+                            f"{float(abs(got - want)):.3g}).\n"
+                            f"Hint: dy_i/dz_j = y_i (delta_ij - y_j); exp(delta_ij - y_j) is not a valid step from "
+                            f"the log-softmax derivative.")

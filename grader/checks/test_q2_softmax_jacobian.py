@@ -51,6 +51,8 @@ def test_jacobian_leaves_input_unchanged(student):
     """Q2: softmax_jacobian does not modify its argument"""
     for i, z in enumerate(ZS):
         after = as_float64(student.args_after(f"jac_{i}")[0], "z after the call")
+        assert after.shape == z.shape, (
+            f"{student.describe(f'jac_{i}')} changed the shape of its input z from {z.shape} to {after.shape}")
         assert np.array_equal(after, z), (
             f"{student.describe(f'jac_{i}')} changed its input z (first change at index "
             f"{int(np.argmax(after != z))}).\nHint: subtract the max into a new array (z - z.max()), not in place.")

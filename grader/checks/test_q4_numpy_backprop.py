@@ -125,7 +125,9 @@ def test_evaluate(student):
     """Q4: evaluate returns the average cross-entropy loss and the number of correct guesses"""
     value = student.value("evaluate")
     assert isinstance(value, (list, tuple)) and len(value) == 2, "evaluate should return (average_loss, n_correct)"
-    avg, correct = (float(as_float64(v, "evaluate output").ravel()[0]) for v in value)
+    parts = [as_float64(v, "evaluate output").ravel() for v in value]
+    assert all(p.size == 1 for p in parts), "evaluate should return two numbers: (average_loss, n_correct)"
+    avg, correct = (float(p[0]) for p in parts)
     want_avg, want_correct = float(EXPECTED["evaluate"][0]), int(EXPECTED["evaluate"][1])
     assert abs(avg - want_avg) <= 1e-9 * max(1, want_avg), f"average loss: expected {want_avg:.8g}, got {avg:.8g}"
     assert correct == want_correct, f"correct guesses: expected {want_correct}, got {correct:g}"
