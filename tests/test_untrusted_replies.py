@@ -1,6 +1,6 @@
 """What comes back from a sandboxed worker is untrusted: every malformed reply becomes a failed check with a message,
 never an internal grader error, a crash or unbounded work in the trusted process. The checks must hold up to anything
-an honest (if odd) submission can return; the xfail tests below are known gaps in them."""
+an honest (if odd) submission can return."""
 
 from __future__ import annotations
 
