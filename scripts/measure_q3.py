@@ -6,6 +6,7 @@ switched off once on, can be compared with its default.
 
     python scripts/measure_q3.py                          # reference, seeds 0-4, written to bench/q3_measurements.md
     python scripts/measure_q3.py --repeats 2 --op-determinism both --handout   # everything the report discusses
+    python scripts/measure_q3.py --json bench/out/new.json --include bench/out/old.json  # report two sessions together
 
 The training time is the wall time of the ``train_model`` call alone (data loading, model building and the final
 test evaluation are excluded). Other jobs share the machine, so the summary reports medians and, per run, the CPU time
