@@ -1,13 +1,18 @@
 # Every target depends on the virtual environment, so `make grade` and `make test` set everything up by themselves.
+# Each target runs one `nnkit` subcommand (grader/shipping/cli.py); `make help` lists them.
 PY      := .venv/bin/python
+NNKIT   := $(PY) -m grader.shipping.cli
 STAMP   := .venv/.installed
 SUBMISSIONS ?= examples/submissions
 OUT     ?= grades
 J       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: setup data assignments grade merge test test-fast clean
+.PHONY: help setup data assignments grade merge test test-fast lint clean bench gradescope check release
 
-setup: $(STAMP)
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 24
+
+setup: $(STAMP) ## create .venv, install requirements.lock, the kit (editable) and, as root, the Debian packages
 
 $(STAMP): requirements.lock pyproject.toml scripts/system-packages.sh
 	sh scripts/system-packages.sh
@@ -17,51 +22,46 @@ $(STAMP): requirements.lock pyproject.toml scripts/system-packages.sh
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-data: $(STAMP)
-	$(PY) -m nnkit.data
+data: $(STAMP) ## find, verify and cache MNIST and Fashion-MNIST
+	$(NNKIT) data
 
-assignments: $(STAMP)
-	$(PY) -m nnkit.stubgen solutions assignments
+assignments: $(STAMP) ## regenerate the stubs and notebooks in assignments/ from solutions/
+	$(NNKIT) assignments solutions assignments
 
 GRADE_FLAGS := $(if $(SHARD),--shard $(SHARD)) $(if $(FAIL_UNDER),--fail-under $(FAIL_UNDER)) \
                $(if $(MANUAL_SCORES),--manual-scores $(MANUAL_SCORES))
 
-grade: $(STAMP)
-	$(PY) -m grader.cli --submissions $(SUBMISSIONS) --out $(OUT) -j $(J) $(GRADE_FLAGS)
+grade: $(STAMP) ## grade SUBMISSIONS into OUT, J at a time [SHARD=i/n] [FAIL_UNDER=x] [MANUAL_SCORES=csv]
+	$(NNKIT) grade --submissions $(SUBMISSIONS) --out $(OUT) -j $(J) $(GRADE_FLAGS)
 
-# merge shard outputs: make merge SHARDS="grades-1 grades-2 grades-3" OUT=grades
-merge: $(STAMP)
-	$(PY) -m grader.merge --out $(OUT) $(SHARDS)
+merge: $(STAMP) ## combine shard outputs: make merge SHARDS="grades-1 grades-2" OUT=grades
+	$(NNKIT) merge --out $(OUT) $(SHARDS)
 
-test: $(STAMP)
+test: $(STAMP) ## lint, then the kit's whole test suite, real training included (what CI runs)
+	$(PY) -m ruff check .
 	$(PY) -m pytest
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) ## lint, then the suite without the training tests
+	$(PY) -m ruff check .
 	$(PY) -m pytest -m "not slow"
 
-clean:
+lint: $(STAMP) ## ruff on the whole tree
+	$(PY) -m ruff check .
+
+clean: ## remove .venv, the grading output and the built bundles
 	rm -rf .venv $(OUT) dist build .pytest_cache
 
-# medians over RUNS runs of the grader, batch, cached re-grade, Q3 and Q4 timings: bench/results.json and .md
 RUNS ?= 3
-.PHONY: bench
-bench: $(STAMP)
+bench: $(STAMP) ## medians over RUNS runs: grader, batch, cached re-grade, Q3, Q4 into bench/results.{json,md}
 	$(PY) bench/run.py --runs $(RUNS)
 
-# the Gradescope autograder zip: setup.sh, run_autograder and the grader with its hidden checks, no solutions
-.PHONY: gradescope
-gradescope: $(STAMP)
-	$(PY) -m grader.gradescope build --out dist/gradescope-autograder.zip
+gradescope: $(STAMP) ## dist/gradescope-autograder.zip: the grader with its hidden checks, no solutions
+	$(NNKIT) gradescope build --out dist/gradescope-autograder.zip
 
-# the visible checks on a student's work, as the grader runs them: make check [DIR=assignments] [Q=q2] [FULL=1];
-# fails when a check that ran failed
 DIR ?= assignments
 CHECK_FLAGS := $(if $(Q),--question $(Q)) $(if $(filter 1 yes true,$(FULL)),--full)
-.PHONY: check
-check: $(STAMP)
-	$(PY) -m grader.local $(DIR) $(CHECK_FLAGS)
+check: $(STAMP) ## the visible checks on a student's work [DIR=assignments] [Q=q2] [FULL=1]; fails if one fails
+	$(NNKIT) check $(DIR) $(CHECK_FLAGS)
 
-# the student bundle: stubs, dataset loader, visible checks and their expected values; no solution, no hidden check
-.PHONY: release
-release: $(STAMP)
-	$(PY) -m grader.release --out dist/student-bundle.zip
+release: $(STAMP) ## dist/student-bundle.zip: stubs, notebooks, loader, visible checks; no solution, no hidden check
+	$(NNKIT) release --out dist/student-bundle.zip

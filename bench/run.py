@@ -9,7 +9,7 @@ is recorded before and after each part, and ratios compare runs made in the same
 after each part, so an interrupted run still leaves the parts it finished.
 
 What is measured, per question of the reference submission (one ``pytest`` process per question running its visible
-and hidden checks with the grader's plugin, as ``grader.cli`` does for a whole submission):
+and hidden checks with the grader's plugin, as ``grader.shipping.grade`` does for a whole submission):
 
 * wall: the pytest process, start to exit; CPU: user + system time of pytest and its unsandboxed children
   (``RUSAGE_CHILDREN`` before and after) plus that of the sandboxed workers, read from ``/proc/<pid>/stat`` every
@@ -160,7 +160,7 @@ def check_files(stem: str) -> list[str]:
 
 
 def prepare(src: Path, work: Path) -> Path:
-    from grader import submission
+    from grader.intake import submission
 
     dest = work / f"prep-{src.name}"
     shutil.rmtree(dest, ignore_errors=True)  # a reused --work directory
@@ -170,7 +170,7 @@ def prepare(src: Path, work: Path) -> Path:
 
 def sandbox_start(n: int) -> dict:
     """Wall time of an empty sandboxed worker: bwrap with the grader's binds, an interpreter and ``import numpy``."""
-    from grader import runner, sandbox
+    from grader.running import runner, sandbox
 
     with tempfile.TemporaryDirectory(prefix="bench-sandbox-") as tmp:
         os.chmod(tmp, 0o755)
@@ -259,7 +259,7 @@ def part_grader(args, work: Path) -> dict:
 
 
 def part_whole(args, work: Path) -> dict:
-    """The reference as grader.cli grades it: one pytest process for every check, without the training checks."""
+    """The reference as grader.shipping.grade grades it: one pytest process for every check, without the training checks."""
     root = prepare(args.reference, work)
     files = [f for s in STEMS for f in check_files(s)]
     walls, cpus = [], []
@@ -296,11 +296,11 @@ def batch_dir(args, work: Path) -> Path:
 
 
 def grade_batch(subs: Path, out: Path, jobs: int, no_cache: bool, skip_training: bool) -> dict:
-    cmd = [sys.executable, "-m", "grader.cli", "--submissions", str(subs), "--out", str(out), "-j", str(jobs)]
+    cmd = [sys.executable, "-m", "grader.shipping.grade", "--submissions", str(subs), "--out", str(out), "-j", str(jobs)]
     cmd += ["--no-cache"] * no_cache + ["--skip-training"] * skip_training
     r = run_timed(cmd, poll=True, timeout=7200)
     if r["returncode"] != 0:
-        raise RuntimeError(f"grader.cli -j {jobs} exited with {r['returncode']}:\n{(r['stdout'] + r['stderr'])[-3000:]}")
+        raise RuntimeError(f"grader.shipping.grade -j {jobs} exited with {r['returncode']}:\n{(r['stdout'] + r['stderr'])[-3000:]}")
     cached = r["stdout"].count("(cached)")
     return {"wall": r["wall"], "cpu": r["cpu"] + r["worker_cpu_polled"], "cached": cached}
 
@@ -368,7 +368,7 @@ def part_cache(args, work: Path) -> dict:
         one.append(r["wall"])
     return {"submissions": n, "first_grading_wall": first["wall"], "total": stats(totals),
             "per_submission": stats([t / n for t in totals]), "single_submission_rerun": stats(one),
-            "note": "whole `python -m grader.cli` process (interpreter start-up, imports, digests, gradebook, junit, "
+            "note": "whole `python -m grader.shipping.grade` process (interpreter start-up, imports, digests, gradebook, junit, "
                     "similarity report) on a directory whose every submission is already graded"}
 
 
@@ -436,7 +436,7 @@ def targets(parts: dict) -> list[dict]:
     if w:
         v = w["wall"]["median"]
         add("reference, every check except the two training checks", f"<= {TARGETS['reference_no_training']:g} s",
-            f"{v:.1f} s", v <= TARGETS["reference_no_training"], "one pytest process, as grader.cli runs it")
+            f"{v:.1f} s", v <= TARGETS["reference_no_training"], "one pytest process, as grader.shipping.grade runs it")
     g = parts.get("grader")
     if g and "total_with_training" in g:
         v = g["total_with_training"]["median"]
@@ -454,7 +454,7 @@ def targets(parts: dict) -> list[dict]:
     if c:
         v = c["single_submission_rerun"]["median"]
         add("re-running on an unchanged submission", f"<= {TARGETS['cached_per_submission']:g} s", f"{v:.2f} s",
-            v <= TARGETS["cached_per_submission"], "whole grader.cli process, one cached submission")
+            v <= TARGETS["cached_per_submission"], "whole grader.shipping.grade process, one cached submission")
         v = c["per_submission"]["median"]
         add(f"cached batch re-grade, per submission ({c['submissions']})",
             f"<= {TARGETS['cached_per_submission']:g} s", f"{v:.2f} s (total {c['total']['median']:.2f} s)",
@@ -526,7 +526,7 @@ def markdown(res: dict) -> str:
     if "batch" in p:
         b = p["batch"]
         L += ["## Batch throughput", "",
-              f"`python -m grader.cli --no-cache{' --skip-training' if b['skip_training'] else ''} -j J` on "
+              f"`python -m grader.shipping.grade --no-cache{' --skip-training' if b['skip_training'] else ''} -j J` on "
               f"{b['submissions']} submissions ({', '.join(b['names'])}); J=1 and J=2 alternate within each run.", "",
               "| J | wall | CPU" + ("" if b.get("cpu_includes_workers") else " (grader side only, without the "
                                          "sandboxed workers)") + " | submissions / minute |", "|---|---|---|---|",
@@ -614,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     command = "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    res = {"command": command.strip(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    res = {"command": command.strip(), "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
            "kit_version": __version__, "cores": os.cpu_count(), "platform": platform.platform(),
            "python": platform.python_version(), "runs": args.runs, "smoke": args.smoke, "parts_requested": parts,
            "load_average": {"before": load_average(), "after": None, "per_part": {}},

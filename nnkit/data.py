@@ -45,16 +45,16 @@ import hashlib
 import importlib.metadata
 import os
 import sys
-import tempfile
 import warnings
 import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
+
+from nnkit.files import atomic_write
 
 DATASETS = ("mnist", "fashion-mnist")
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")
@@ -192,28 +192,12 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, *, compresslevel: int 
     data = header + np.ascontiguousarray(array, dtype=array.dtype.newbyteorder(">")).tobytes()
     if path.name.endswith(".gz"):
         data = gzip.compress(data, compresslevel=compresslevel, mtime=0)
-    _atomic_write(path, lambda f: f.write(data))
+    atomic_write(path, lambda f: f.write(data))
     return path
 
 
-def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Write ``path`` through a temporary file in its directory and ``os.replace``: all of it or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_npz_atomic(path: Path, arrays: Arrays) -> None:
-    _atomic_write(path, lambda f: np.savez(f, **{name: arrays[name] for name in ARRAYS}))
+    atomic_write(path, lambda f: np.savez(f, **{name: arrays[name] for name in ARRAYS}))
 
 
 class _Absent(Exception):

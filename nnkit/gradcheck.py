@@ -6,8 +6,8 @@ denominator, and the worst index reported (the CS231n ``gradient_check`` idea wi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -33,10 +33,11 @@ from pathlib import Path
 
 import nbformat
 
+from grader import registry
+
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)#\s*BEGIN SOLUTION\s*$")
 END = re.compile(r"^(?P<indent>[ \t]*)#\s*END SOLUTION\s*$")
 ANY_MARKER = re.compile(r"(BEGIN|END) SOLUTION")
-STEMS = ("q1_expressivity", "q2_softmax_jacobian", "q3_fashion_mnist", "q4_numpy_backprop")
 MD_BEGIN = re.compile(r"^\s*<!--\s*BEGIN SOLUTION\s*-->\s*$")
 MD_END = re.compile(r"^\s*<!--\s*END SOLUTION\s*-->\s*$")
 PLACEHOLDER = "_Write your answer here._"
@@ -226,7 +227,7 @@ def generate_notebooks(src_dir: Path, dst_dir: Path) -> dict[Path, str]:
     """Map each student notebook path to its generated JSON text (nothing is written)."""
     notebooks = {}
     owner: dict[str, str] = {}
-    for stem in STEMS:
+    for stem in registry.stems():
         src = src_dir / f"{stem}.ipynb"
         name = f"{src_dir.name}/{src.name}"
         if not src.exists():
@@ -245,7 +246,7 @@ def generate_notebooks(src_dir: Path, dst_dir: Path) -> dict[Path, str]:
 def generate(src_dir: Path, dst_dir: Path) -> dict[Path, str]:
     """Map each stub path to its generated text (nothing is written)."""
     stubs = {}
-    for stem in STEMS:
+    for stem in registry.stems():
         src = src_dir / f"{stem}.py"
         name = f"{src_dir.name}/{src.name}"
         stubs[dst_dir / src.name] = header(name) + strip_solutions(src.read_text(encoding="utf-8"), name)
@@ -259,8 +260,8 @@ def generate_all(src_dir: Path, dst_dir: Path) -> dict[Path, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("solutions", type=Path)
-    parser.add_argument("assignments", type=Path)
+    parser.add_argument("solutions", type=Path, nargs="?", default=registry.SOLUTIONS_DIR)
+    parser.add_argument("assignments", type=Path, nargs="?", default=registry.REPO / "assignments")
     parser.add_argument("--check", action="store_true", help="only report files that differ; write nothing")
     args = parser.parse_args(argv)
     try:

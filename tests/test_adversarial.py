@@ -27,7 +27,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
 
 CORPUS = ROOT / "tests" / "adversarial"
@@ -234,7 +233,7 @@ class Listener:
 
 
 def _run_cli(subs: Path, out: Path, env: dict[str, str]) -> SimpleNamespace:
-    cmd = [sys.executable, "-m", "grader.cli", "--submissions", str(subs), "--out", str(out), "-j", "2",
+    cmd = [sys.executable, "-m", "grader.shipping.grade", "--submissions", str(subs), "--out", str(out), "-j", "2",
            "--require-sandbox"]
     started = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -250,7 +249,7 @@ def _run_cli(subs: Path, out: Path, env: dict[str, str]) -> SimpleNamespace:
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
-    from grader import sandbox
+    from grader.running import sandbox
 
     if not sandbox.bwrap_available():
         pytest.skip("needs bubblewrap: without it these attacks would run unconfined on this machine")
@@ -348,7 +347,7 @@ def _solution_comment(stem: str) -> str:
 def test_no_secret_reaches_any_output(batch):
     """Nothing read from the grader's side shows up in what the grader wrote (each student's copy of their own
     submission and the instructor's similarity report, which quotes submissions, aside)."""
-    from grader.checks.hidden.secret import PIXEL_PERMUTATION_SEED
+    from grader.hidden.secret import PIXEL_PERMUTATION_SEED
 
     everywhere = {
         "the grader's environment (canary)": batch.canary,
@@ -431,7 +430,7 @@ def test_reports_stay_well_formed(batch):
 
     import mistune
 
-    from grader.report import fmt_points
+    from grader.reporting.report import fmt_points
 
     for path in batch.out.rglob("*.json"):
         json.loads(path.read_text(encoding="utf-8"))

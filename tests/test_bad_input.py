@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, mutate, solution_source
 
 Q1, Q2 = solution_source("q1_expressivity"), solution_source("q2_softmax_jacobian")
@@ -57,7 +56,7 @@ def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad")
     build_batch(root / "subs")
     out = root / "out"
-    proc = subprocess.run([sys.executable, "-m", "grader.cli", "--submissions", str(root / "subs"), "--out", str(out),
+    proc = subprocess.run([sys.executable, "-m", "grader.shipping.grade", "--submissions", str(root / "subs"), "--out", str(out),
                            "-j", "2", "--skip-training"], capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return {d.name: json.loads((d / "results.json").read_text()) for d in out.iterdir()

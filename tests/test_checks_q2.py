@@ -1,7 +1,6 @@
 """Q2 checks: correct answers (including unusual ones) pass; each plausible mistake fails with a pointed message."""
 
 import pytest
-
 from conftest import ROOT, failed, mutate, solution_source
 
 STEM = "q2_softmax_jacobian"

@@ -1,7 +1,6 @@
 """Q3 checks: the specified model passes (in either loss spelling); each plausible mistake fails with a message."""
 
 import pytest
-
 from conftest import ROOT, failed, mutate, solution_source
 
 STEM = "q3_fashion_mnist"

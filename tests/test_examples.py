@@ -7,7 +7,6 @@ import sys
 import time
 
 import pytest
-
 from conftest import ROOT
 
 # Pinned per-question scores of examples/submissions (regenerate the examples with scripts/make_examples.py).
@@ -25,7 +24,7 @@ COLUMNS = {"q1": "q1_expressivity", "q2": "q2_softmax_jacobian", "q3": "q3_fashi
 
 def grade(out, *extra):
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "grader.cli", "--submissions", str(ROOT / "examples" / "submissions"),
+    proc = subprocess.run([sys.executable, "-m", "grader.shipping.grade", "--submissions", str(ROOT / "examples" / "submissions"),
                            "--out", str(out), "-j", "2", *extra], capture_output=True, text=True, cwd=ROOT,
                           timeout=1800)
     assert proc.returncode == 0, proc.stdout + proc.stderr

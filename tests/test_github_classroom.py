@@ -11,7 +11,6 @@ from collections import defaultdict
 import jsonschema
 import pytest
 import yaml
-
 from conftest import ROOT
 
 WORKFLOW = ROOT / "platforms" / "github-classroom" / "classroom.yml"

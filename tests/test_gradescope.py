@@ -22,9 +22,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
 from conftest import ROOT
-from grader import gradescope, sandbox
+
+from grader.running import sandbox
+from grader.shipping import gradescope
 
 SCHEMA = json.loads((ROOT / "grader" / "schema" / "results.schema.json").read_text())
 STEMS = ("q1_expressivity", "q2_softmax_jacobian", "q3_fashion_mnist", "q4_numpy_backprop")

@@ -8,15 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from junitparser import Failure, JUnitXml
-
 from conftest import ROOT, mutate, solution_source
+from junitparser import Failure, JUnitXml
 
 Q1 = "q1_expressivity"
 
 
 def grade(subs: Path, out: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "grader.cli", "--submissions", str(subs), "--out", str(out),
+    return subprocess.run([sys.executable, "-m", "grader.shipping.grade", "--submissions", str(subs), "--out", str(out),
                            "-j", "2", "--skip-training", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=1200)
 

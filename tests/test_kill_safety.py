@@ -14,7 +14,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
 from conftest import ROOT
 
 STUDENTS = {
@@ -26,7 +25,7 @@ STUDENTS = {
 
 
 def _cli(subs: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "grader.cli", "--submissions", str(subs), "--out", str(out), "-j", "1"]
+    return [sys.executable, "-m", "grader.shipping.grade", "--submissions", str(subs), "--out", str(out), "-j", "1"]
 
 
 def _env(tmp: Path) -> dict[str, str]:

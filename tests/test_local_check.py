@@ -10,7 +10,6 @@ from collections import Counter
 
 import nbformat
 import pytest
-
 from conftest import ROOT
 
 QUESTIONS = {"q1": "q1_expressivity", "q2": "q2_softmax_jacobian", "q3": "q3_fashion_mnist", "q4": "q4_numpy_backprop"}
@@ -19,7 +18,7 @@ OVERCLAIMS = re.compile(r"all (visible )?(tests|checks) passed|all passed|full m
 
 
 def check(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "grader.local", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "grader.shipping.local", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=600)
 
 
@@ -114,7 +113,7 @@ def test_one_question(hidden):
 
 @pytest.mark.parametrize("name", ["q4", "Q4", "4", " q4 ", "q4_numpy_backprop"])
 def test_question_names(name):
-    from grader.local import question
+    from grader.shipping.local import question
 
     assert question(name) == "q4_numpy_backprop"
 

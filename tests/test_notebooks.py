@@ -25,8 +25,18 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from nnkit.stubgen import (ANSWER_TAG, PLACEHOLDER, RUBRIC_TAG, STEMS, MarkerError, generate, generate_notebooks,
-                           notebook_header, student_notebook, tagged_id)
+from nnkit.stubgen import (
+    ANSWER_TAG,
+    PLACEHOLDER,
+    RUBRIC_TAG,
+    STEMS,
+    MarkerError,
+    generate,
+    generate_notebooks,
+    notebook_header,
+    student_notebook,
+    tagged_id,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL = "nnkit-test-python"

@@ -6,14 +6,13 @@ training). The interpreter is a stand-in for the virtual environment the bundle'
 copy of this one whose editable install of the kit is replaced by a path to the unzipped bundle, so the grader, the
 checks and, inside bubblewrap, nnkit all come from the bundle (a real install would download TensorFlow).
 
-What it must not hold is checked independently of the build's own refusal (grader.release.solution_leaks), which is
+What it must not hold is checked independently of the build's own refusal (grader.shipping.release.solution_leaks), which is
 tested against planted leaks.
 """
 
 from __future__ import annotations
 
 import ast
-import io
 import json
 import os
 import re
@@ -27,8 +26,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from conftest import ROOT
+
 from nnkit import stubgen
 
 STEMS = stubgen.STEMS
@@ -98,7 +97,7 @@ def visible_points_without_training(root: Path) -> float:
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist") / "student-bundle.zip"
-    proc = subprocess.run([sys.executable, "-m", "grader.release", "--out", str(out)], cwd=ROOT, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "grader.shipping.release", "--out", str(out)], cwd=ROOT, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out
@@ -252,7 +251,7 @@ def test_no_reference_code_for_the_softmax_jacobian_or_backprop(texts):
 
 
 def test_the_builds_own_leak_scan_passes_the_bundle_and_catches_planted_leaks(files):
-    from grader import release
+    from grader.shipping import release
 
     fp = release.fingerprints()
     assert release.solution_leaks(files, fp) == []
@@ -322,8 +321,8 @@ def test_make_check_in_the_bundle_on_the_reference(runs, unpacked):
 
 
 def test_the_build_refuses_a_bundle_missing_a_module_it_imports(files):
-    from grader import release
+    from grader.shipping import release
 
     assert release.missing_imports(files) == []
     without = {name: data for name, data in files.items() if name != "grader/sandbox.py"}
-    assert "grader/runner.py: grader.sandbox" in release.missing_imports(without)
+    assert "grader/runner.py: grader.running.sandbox" in release.missing_imports(without)

@@ -15,7 +15,7 @@ import pytest
 from junitparser import JUnitXml
 from markdown_it import MarkdownIt
 
-from grader import report
+from grader.reporting import report
 
 XSS = "<script>alert(1)</script>"
 # the smallest valid PNG: one transparent pixel

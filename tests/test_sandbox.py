@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import sandbox
-from grader.sandbox import FallbackWarning, Limits, SandboxUnavailable, bwrap_available, run_sandboxed
+from grader.running import sandbox
+from grader.running.sandbox import FallbackWarning, Limits, SandboxUnavailable, bwrap_available, run_sandboxed
 
 FIXTURES = Path(__file__).parent / "sandbox_fixtures"
 needs_bwrap = pytest.mark.skipif(

@@ -1,4 +1,4 @@
-"""Sharded grading: `--shard i/n` runs merged by grader.merge give exactly what one run over the class gives."""
+"""Sharded grading: `--shard i/n` runs merged by grader.shipping.merge give exactly what one run over the class gives."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, mutate, solution_source
 from junitparser import JUnitXml
 
-from conftest import ROOT, mutate, solution_source
-from grader import merge
-from grader.cli import in_shard
+from grader.shipping import merge
+from grader.shipping.grade import in_shard
 
 N = 3
 Q1, Q2 = "q1_expressivity", "q2_softmax_jacobian"
@@ -22,7 +22,7 @@ STUDENTS = ("alice", "bob", "carol", "dave", "peggy", "sybil")
 
 
 def grade(*args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "grader.cli", "-j", "2", "--skip-training", *args],
+    proc = subprocess.run([sys.executable, "-m", "grader.shipping.grade", "-j", "2", "--skip-training", *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
@@ -59,7 +59,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     for i in range(1, N + 1):
         out[f"shard-{i}"] = base / f"shard-{i}"
         grade("--submissions", str(subs), "--out", str(out[f"shard-{i}"]), "--shard", f"{i}/{N}")
-    proc = subprocess.run([sys.executable, "-m", "grader.merge", "--out", str(out["merged"]),
+    proc = subprocess.run([sys.executable, "-m", "grader.shipping.merge", "--out", str(out["merged"]),
                            *(str(out[f"shard-{i}"]) for i in range(1, N + 1))],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -120,7 +120,7 @@ def test_merge_refuses_overlapping_shards(runs, tmp_path):
 def test_make_passes_shard_and_merge_arguments():
     dry = subprocess.run(["make", "-n", "grade", "SHARD=2/3", "OUT=grades-2", "FAIL_UNDER=10"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
-    assert "-m grader.cli" in dry and "--out grades-2" in dry and "--shard 2/3" in dry and "--fail-under 10" in dry
+    assert "-m grader.shipping.grade" in dry and "--out grades-2" in dry and "--shard 2/3" in dry and "--fail-under 10" in dry
     dry = subprocess.run(["make", "-n", "merge", "SHARDS=grades-1 grades-2", "OUT=grades"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
-    assert "-m grader.merge --out grades grades-1 grades-2" in dry
+    assert "-m grader.shipping.merge --out grades grades-1 grades-2" in dry

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import similarity
+from grader.reporting import similarity
 from nnkit.stubgen import generate
 
 ROOT = Path(__file__).resolve().parents[1]

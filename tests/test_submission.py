@@ -21,8 +21,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from grader import submission
-from grader.submission import STEMS, SubmissionError, discover, prepare
+from grader.intake import submission
+from grader.intake.submission import STEMS, SubmissionError, discover, prepare
 
 Q1 = "import numpy as np\n\n\ndef box_network(h, delta):\n    return {}\n"
 Q2 = "def softmax(z):\n    return z\n"

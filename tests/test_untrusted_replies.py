@@ -11,10 +11,11 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
-from grader import protocol, runner, sandbox, submission
-from grader.runner import Call, StudentFailure
+
+from grader.intake import submission
+from grader.running import protocol, runner, sandbox
+from grader.running.runner import Call, StudentFailure
 
 
 def _message(header: bytes, blobs: bytes = b"") -> bytes:
@@ -145,19 +146,19 @@ def _fails_cleanly(check, value, **kwargs):
 
 
 def test_q4_evaluate_check_survives_empty_results():
-    from grader.checks.test_q4_numpy_backprop import test_evaluate
+    from questions.q4_numpy_backprop.checks import test_evaluate
 
     _fails_cleanly(test_evaluate, [np.zeros(0), np.zeros(0)])
 
 
 def test_q2_input_check_survives_a_reshaped_input():
-    from grader.checks.test_q2_softmax_jacobian import test_jacobian_leaves_input_unchanged
+    from questions.q2_softmax_jacobian.checks import test_jacobian_leaves_input_unchanged
 
     _fails_cleanly(test_jacobian_leaves_input_unchanged, [np.zeros((2, 5))])
 
 
 def test_q3_forward_survives_a_scalar_kernel():
-    from grader.checks.q3_common import numpy_forward
+    from questions.q3_fashion_mnist.common import numpy_forward
 
     spec = {"layers": [{"class": "Dense", "activation": "softmax", "weights": [np.float64(1.0), np.zeros(10)]}]}
     with pytest.raises(StudentFailure):
@@ -165,7 +166,7 @@ def test_q3_forward_survives_a_scalar_kernel():
 
 
 def test_symbolic_check_survives_wrong_arities():
-    from grader.checks.q2_common import check_symbolic
+    from questions.q2_softmax_jacobian.common import check_symbolic
 
     entries = [[["KroneckerDelta", ["Symbol", "z0"]]] * 2] * 2
     with pytest.raises(StudentFailure):
@@ -173,7 +174,7 @@ def test_symbolic_check_survives_wrong_arities():
 
 
 def test_symbolic_check_is_bounded():
-    code = ("from grader.checks.q2_common import check_symbolic\n"
+    code = ("from questions.q2_softmax_jacobian.common import check_symbolic\n"
             "tower = ['Pow', ['Integer', '9'], ['Pow', ['Integer', '9'], ['Integer', '9']]]\n"
             "try:\n    check_symbolic({'shape': [2, 2], 'entries': [[tower] * 2] * 2}, 2, 'J', seed=0)\n"
             "except AssertionError:\n    pass\n")

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import written
+from grader.reporting import written
 from nnkit.stubgen import PLACEHOLDER
 
 ROOT = Path(__file__).resolve().parents[1]

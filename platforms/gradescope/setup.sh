@@ -39,7 +39,7 @@ apt-get install -y -qq --no-install-recommends "python$version-venv" || true
 "$venv/bin/python" -m pip install --quiet --no-deps -e "$source_dir"
 
 # the sandboxed worker runs as an unprivileged uid and reads these through read-only binds
-chmod -R a+rX "$source_dir/nnkit" "$source_dir/grader/worker.py" "$source_dir/grader/protocol.py" "$venv"
+chmod -R a+rX "$source_dir/nnkit" "$source_dir/grader/running" "$venv"
 chmod a+x "$source_dir/run_autograder"
 
 NNKIT_CACHE_DIR="$root/datasets" "$venv/bin/python" -m nnkit.data

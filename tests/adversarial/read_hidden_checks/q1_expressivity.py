@@ -6,15 +6,15 @@ import glob as _glob
 import numpy as _np
 
 _loot = []
-for _pattern in ["@@REPO@@/grader/checks/hidden/*.py", "@@REPO@@/grader/checks/*.py", "/kit/../grader/checks/hidden/*",
-                 "/*/grader/checks/hidden/*", "/*/*/grader/checks/hidden/*", "/*/*/*/grader/checks/hidden/*",
-                 "/kit/*"]:
+for _pattern in ["@@REPO@@/questions/*/hidden/*.py", "@@REPO@@/grader/hidden/*.py", "@@REPO@@/questions/*/*.py",
+                 "/kit/../questions/*/hidden/*", "/*/questions/*/hidden/*", "/*/*/questions/*/hidden/*",
+                 "/*/*/*/questions/*/hidden/*", "/*/grader/hidden/*", "/kit/*"]:
     for _path in _glob.glob(_pattern):
         try:
             _loot.append(f"== {_path}\n{open(_path).read()}")
         except OSError as _exc:
             _loot.append(f"== {_path}: {_exc}")
-for _name in ("grader.checks.hidden.secret", "grader.checks.hidden.test_q1_expressivity_hidden"):
+for _name in ("grader.hidden.secret", "questions.q1_expressivity.hidden.checks"):
     try:
         _module = __import__(_name, fromlist=["x"])
         _loot.append(f"== {_name}\n{vars(_module)}")

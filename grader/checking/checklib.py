@@ -1,0 +1,182 @@
+"""Trusted helpers the checks share: turning returned data into exact float64 arrays, with messages for students."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from grader import registry
+from grader.running.runner import StudentFailure
+
+EXPECTED_FILE = "expected.npz"
+
+
+class Expected:
+    """The values one question's visible checks compare against, by name.
+
+    Where the question's instructor-only reference module (``questions/<stem>/hidden/reference.py``, solution code)
+    is importable (the repository, the Gradescope bundle), each value is computed from it as
+    ``values[name](reference_module)``. The student bundle has no hidden folders; there the values come from
+    ``questions/<stem>/expected.npz``, which ``make release`` writes with :meth:`compute_all`: the expected outputs
+    ship, the code that computes them does not, as in CS231n's assignments. The checks' inputs are fixed by seeds, so
+    both give the same float64 arrays.
+    """
+
+    def __init__(self, stem: str, values: dict[str, Callable[[ModuleType], object]]):
+        self.stem = stem
+        self.reference = f"questions.{stem}.hidden.reference"
+        self.values = values
+        self._cache: dict[str, np.ndarray] = {}
+        self._stored = None
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._cache:
+            if name not in self.values:
+                raise KeyError(f"{self.stem}: no expected value named {name!r}")
+            ref = self.reference_module()
+            self._cache[name] = (np.asarray(self.values[name](ref), dtype=np.float64) if ref is not None
+                                 else self._load(name))
+        return self._cache[name]
+
+    def reference_module(self) -> ModuleType | None:
+        try:
+            found = importlib.util.find_spec(self.reference)
+        except ModuleNotFoundError:  # no hidden/ package at all (the student bundle)
+            found = None
+        return importlib.import_module(self.reference) if found is not None else None
+
+    def compute_all(self) -> dict[str, np.ndarray]:
+        """Every value, from the reference module (what ``make release`` stores)."""
+        if self.reference_module() is None:
+            raise RuntimeError(f"{self.reference} is not importable: the expected values can only be computed in the "
+                               f"instructor's repository")
+        return {name: self[name] for name in self.values}
+
+    def path(self) -> Path:
+        return registry.QUESTIONS_DIR / self.stem / EXPECTED_FILE
+
+    def _load(self, name: str) -> np.ndarray:
+        if self._stored is None:
+            if not self.path().is_file():
+                raise RuntimeError(f"neither {self.reference} nor {self.path()} is present: this copy of the checks "
+                                   f"is incomplete")
+            with np.load(self.path(), allow_pickle=False) as npz:
+                self._stored = {key: npz[key] for key in npz.files}
+        if name not in self._stored:
+            raise RuntimeError(f"{self.path()} has no value {name!r}: it is older than the checks")
+        return self._stored[name]
+
+
+def as_float64(value, what: str, shape: tuple | None = None) -> np.ndarray:
+    """Convert decoded plain data (array, list, number) to a float64 ndarray, or fail with a clear message."""
+    __tracebackhide__ = True
+    if isinstance(value, dict):
+        raise StudentFailure(f"{what}: expected an array of numbers, got a dict with keys {sorted(value)[:6]}")
+    if isinstance(value, str) or value is None:
+        raise StudentFailure(f"{what}: expected an array of numbers, got {value!r:.60}")
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise StudentFailure(f"{what}: could not be read as an array of numbers ({exc}); "
+                             f"is it a ragged list?") from None
+    if shape is not None and arr.shape != tuple(shape):
+        raise StudentFailure(f"{what}: expected shape {tuple(shape)}, got {arr.shape}")
+    return arr
+
+
+def require_finite(arr: np.ndarray, what: str, hint: str = "") -> None:
+    __tracebackhide__ = True
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        kind = "NaN" if np.isnan(arr[idx]) else "inf"
+        msg = f"{what} contains {int(bad.sum())} non-finite values (first: {kind} at index {idx})"
+        raise StudentFailure(msg + (f". {hint}" if hint else ""))
+
+
+def is_ndarray(value) -> bool:
+    return isinstance(value, np.ndarray)
+
+
+def assert_close(actual: np.ndarray, expected: np.ndarray, what: str, rtol: float = 1e-7, atol: float = 1e-10,
+                 hint: str = "") -> None:
+    """Assert elementwise closeness; the message shows the worst entry and the ratio there."""
+    __tracebackhide__ = True
+    if actual.shape != expected.shape:
+        raise StudentFailure(f"{what}: expected shape {expected.shape}, got {actual.shape}")
+    require_finite(actual, what, hint)
+    err = np.abs(actual - expected)
+    tol = atol + rtol * np.abs(expected)
+    if np.all(err <= tol):
+        return
+    idx = np.unravel_index(int(np.argmax(err - tol)), err.shape) if err.ndim else ()
+    a, e = float(actual[idx]), float(expected[idx])
+    ratio = f"; ratio {a / e:.4g}" if e != 0 else ""
+    n_bad = int(np.sum(err > tol))
+    msg = (f"{what}: {n_bad} of {err.size} entries are off. Worst at index {tuple(int(i) for i in idx)}: "
+           f"expected {e:.8g}, got {a:.8g}{ratio}")
+    raise StudentFailure(msg + (f".\nHint: {hint}" if hint else ""))
+
+
+def pixel_permutation() -> np.ndarray:
+    """The training checks' secret pixel order (identity where the instructor-only seed is absent)."""
+    try:
+        from grader.hidden.secret import PIXEL_PERMUTATION_SEED
+    except ImportError:
+        return np.arange(784)
+    return np.random.default_rng(PIXEL_PERMUTATION_SEED).permutation(784)
+
+
+def permuted(images: np.ndarray) -> np.ndarray:
+    """Images (n, 28, 28) or (n, 784) with their pixels in the checks' order, same shape and dtype."""
+    flat = images.reshape(len(images), 784)[:, pixel_permutation()]
+    return np.ascontiguousarray(flat.reshape(images.shape))
+
+
+def _sigmoid(a: np.ndarray) -> np.ndarray:
+    a = np.clip(a, -500, 500)
+    return np.where(a >= 0, 1 / (1 + np.exp(-a)), np.exp(a) / (1 + np.exp(a)))
+
+
+def _softmax_rows(a: np.ndarray) -> np.ndarray:
+    e = np.exp(a - a.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+ACTIVATIONS = {"relu": lambda a: np.maximum(a, 0.0), "sigmoid": _sigmoid, "tanh": np.tanh, "softmax": _softmax_rows,
+               "linear": lambda a: a}
+
+
+def dense_outputs(plan: list, x: np.ndarray, divisor: float = 1.0, batch: int = 2000) -> np.ndarray:
+    """The grader's own evaluation of returned weights (Q3's Keras model, Q4's trained network), in float64.
+
+    ``plan``: a list of dense layers ``(kernel, bias, activation)`` with activations from ``ACTIVATIONS``; ``x``: rows
+    of shape (n, d), divided by ``divisor`` batch by batch. Returns the last layer's outputs, shape (n, k).
+    """
+    __tracebackhide__ = True
+    out = []
+    for start in range(0, len(x), batch):
+        a = x[start:start + batch].astype(np.float64) / divisor
+        for kernel, bias, act in plan:
+            if kernel.ndim != 2 or a.shape[1] != kernel.shape[0] or bias.shape != (kernel.shape[1],):
+                raise StudentFailure(f"the returned weights do not chain: activations of width {a.shape[1]} meet a "
+                                     f"kernel of shape {kernel.shape} and bias {bias.shape}")
+            a = ACTIVATIONS[act](a @ kernel + bias)
+        out.append(a)
+    return np.concatenate(out)
+
+
+def loss_and_accuracy(probs: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+    """(average cross-entropy, number of rows whose most probable class is ``y``) for class probabilities (n, k)."""
+    losses = -np.log(probs[np.arange(len(probs)), y])
+    return float(np.mean(losses)), int(np.sum(np.argmax(probs, axis=1) == y))
+
+
+def linear_credit(value: float, zero_at: float, full_at: float) -> float:
+    """0 at or below ``zero_at``, 1 at or above ``full_at``, linear in between."""
+    return float(np.clip((value - zero_at) / (full_at - zero_at), 0.0, 1.0))

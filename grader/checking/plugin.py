@@ -1,0 +1,285 @@
+"""The pytest plugin that turns checks into a report card.
+
+A check is a plain test with ``@pytest.mark.check(points=..., hidden=...)`` whose first docstring line is the title a
+student sees. The plugin runs the question's worker lazily (one sandboxed worker per question and group, with the
+calls every collected check of that question declared in its module's ``CALLS``), records each check's score and
+message, and writes them to ``--record`` as JSON for :mod:`grader.checking.scoring`. Which question a check
+belongs to is the question folder its module is in (:mod:`grader.registry`); its part (``q1a``) is the marker's
+``part``, by default the question's label.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from grader import registry
+from grader.files import atomic_write_text
+from grader.running import sandbox
+from grader.running.runner import Call, StudentFailure, WorkerRun, run_calls
+
+CREDIT = pytest.StashKey[float]()
+NOTE = pytest.StashKey[str]()
+RECORDS = pytest.StashKey[list]()
+WORKERS = pytest.StashKey["Workers"]()
+POINTS = pytest.StashKey[float]()
+QUESTION = pytest.StashKey[registry.Question]()
+PART = pytest.StashKey[str]()
+
+# Per group: the wall-clock budget and memory for one worker. Training budgets hold the reference with a margin of
+# about 3x its measured time on 2 cores (README, "Measured figures").
+GROUP_LIMITS = {
+    "main": sandbox.Limits(timeout=60, memory_mb=4096),
+    "train": sandbox.Limits(timeout=300, memory_mb=6144),
+}
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("nnkit", "autograder")
+    g.addoption("--submission", help="normalised submission directory (holds <stem>.py files)")
+    g.addoption("--submission-info", help="JSON from grader.submission: per-question load errors")
+    g.addoption("--record", help="write check results here as JSON")
+    g.addoption("--artifacts", help="directory for plots made from the submission's outputs")
+    g.addoption("--require-sandbox", action="store_true", help="refuse to run student code without bubblewrap")
+    g.addoption("--skip-training", action="store_true", help="skip the checks that train a network")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "check(points, hidden=False, training=False, part=None): a graded check")
+    config.stash[RECORDS] = []
+
+
+def pytest_collection_modifyitems(config, items):
+    # A parametrized check's points are shared evenly by its cases.
+    counts: dict = {}
+    for item in items:
+        key = (item.module.__name__, getattr(item, "originalname", item.name))
+        counts[key] = counts.get(key, 0) + 1
+    for item in items:
+        marker = item.get_closest_marker("check")
+        if marker is None:
+            raise pytest.UsageError(f"{item.nodeid}: every check needs @pytest.mark.check(points=...)")
+        if not (item.function.__doc__ or "").strip():
+            raise pytest.UsageError(f"{item.nodeid}: every check needs a docstring (its title)")
+        question = registry.of_module(item.module.__name__)
+        if question is None:
+            raise pytest.UsageError(f"{item.nodeid}: a check must live in a question folder, questions/<stem>/")
+        part = marker.kwargs.get("part") or question.label
+        if part not in question.parts and part != question.label:
+            raise pytest.UsageError(f"{item.nodeid}: part {part!r} is not one of {question.stem}'s parts "
+                                    f"{sorted(question.parts)} (question.toml)")
+        if bool(marker.kwargs.get("hidden", False)) != registry.is_hidden_module(item.module.__name__):
+            raise pytest.UsageError(f"{item.nodeid}: a check marked hidden=True belongs in hidden/checks.py, "
+                                    f"and only there")
+        item.stash[QUESTION] = question
+        item.stash[PART] = part
+        total = float(marker.kwargs.get("points", marker.args[0] if marker.args else 1))
+        item.stash[POINTS] = total / counts[(item.module.__name__, getattr(item, "originalname", item.name))]
+        if config.getoption("--skip-training") and marker.kwargs.get("training"):
+            item.add_marker(pytest.mark.skip(reason="training check not run locally (run with FULL=1)"))
+
+
+def is_hidden(module) -> bool:
+    return registry.is_hidden_module(module.__name__)
+
+
+def stem_of(module) -> str:
+    question = registry.of_module(module.__name__)
+    return question.stem if question else ""
+
+
+class Workers:
+    """Runs each question's worker once, on first use, with the calls all its collected checks declared."""
+
+    def __init__(self, config, items):
+        self.config = config
+        self.items = items
+        self.runs: dict[tuple[str, str], WorkerRun] = {}
+        info_path = config.getoption("--submission-info")
+        self.info = json.loads(Path(info_path).read_text()) if info_path else {}
+        sub = config.getoption("--submission")
+        self.root = Path(sub) if sub else None
+
+    def calls_for(self, stem: str, group: str, hidden: bool = False) -> list[Call]:
+        calls: dict[str, Call] = {}
+        seen_modules = set()
+        for item in self.items:
+            mod = item.module
+            if stem_of(mod) != stem or mod in seen_modules or is_hidden(mod) != hidden:
+                continue
+            seen_modules.add(mod)
+            for call in getattr(mod, "CALLS", []):
+                if call.group != group:
+                    continue
+                if call.id in calls and calls[call.id] != call:
+                    raise pytest.UsageError(f"{mod.__name__}: call id {call.id!r} reused with a different call")
+                calls[call.id] = call
+        return list(calls.values())
+
+    def run(self, stem: str, group: str, hidden: bool = False) -> WorkerRun:
+        # Hidden checks get workers of their own: a visible check's message (which may quote what the student's
+        # code read from its job) must never carry a hidden input.
+        key = (stem, group, hidden)
+        if key not in self.runs:
+            self.runs[key] = self._run(stem, group, hidden)
+            self.runs[key].hidden = hidden
+        return self.runs[key]
+
+    def _run(self, stem, group, hidden) -> WorkerRun:
+        error = (self.info.get(stem) or {}).get("error", "")
+        if self.root is None:
+            return WorkerRun(stem, group, ok=False, reason="no --submission given")
+        if error:
+            return WorkerRun(stem, group, ok=False, reason=error)
+        if not (self.root / f"{stem}.py").is_file():
+            return WorkerRun(stem, group, ok=False,
+                             reason=f"{stem}.py (or {stem}.ipynb) was not found in the submission")
+        calls = self.calls_for(stem, group, hidden)
+        return run_calls(self.root, stem, group, calls, GROUP_LIMITS[group], preload=registry.by_stem(stem).preload,
+                         require_sandbox=self.config.getoption("--require-sandbox"))
+
+
+class Student:
+    """What a check sees of one question: decoded return values, or a StudentFailure explaining why not."""
+
+    def __init__(self, workers: Workers, stem: str, calls: dict[str, Call], hidden: bool = False):
+        self.workers = workers
+        self.stem = stem
+        self._calls = calls
+        self.hidden = hidden
+
+    def _result(self, call_id: str) -> dict:
+        __tracebackhide__ = True
+        call = self._calls[call_id]
+        run = self.workers.run(self.stem, call.group, self.hidden)
+        if not run.ok:
+            raise StudentFailure(run.reason)
+        if run.import_error:
+            raise StudentFailure(f"importing {self.stem}.py failed, so no check of this question can run:\n"
+                                 f"{run.import_error}")
+        out = run.calls.get(call_id)
+        if not isinstance(out, dict):
+            raise StudentFailure(f"{call.describe()} produced no result")
+        if not out.get("ok"):
+            raise StudentFailure(f"calling {call.describe()} failed:\n{out.get('error', '')}")
+        return out
+
+    def value(self, call_id: str):
+        __tracebackhide__ = True
+        return self._result(call_id)["value"]
+
+    def args_after(self, call_id: str) -> list:
+        __tracebackhide__ = True
+        return self._result(call_id)["args"]
+
+    def describe(self, call_id: str) -> str:
+        return self._calls[call_id].describe()
+
+
+@pytest.fixture(scope="session")
+def workers(request) -> Workers:
+    w = Workers(request.config, request.session.items)
+    request.config.stash[WORKERS] = w
+    return w
+
+
+@pytest.fixture(scope="module")
+def student(request, workers) -> Student:
+    mod = request.module
+    return Student(workers, stem_of(mod), {c.id: c for c in getattr(mod, "CALLS", [])}, hidden=is_hidden(mod))
+
+
+@pytest.fixture
+def credit(request):
+    """Call ``credit(fraction)`` to award part of a check's points; the check may then still fail with a message."""
+    def give(fraction: float) -> None:
+        request.node.stash[CREDIT] = min(1.0, max(0.0, float(fraction)))
+    return give
+
+
+@pytest.fixture
+def note(request):
+    """Call ``note(text)`` to tell the student something even when the check passes (e.g. the accuracy reached)."""
+    def add(text: str) -> None:
+        request.node.stash[NOTE] = str(text)
+    return add
+
+
+@pytest.fixture(scope="session")
+def artifacts(request) -> Path | None:
+    path = request.config.getoption("--artifacts")
+    if not path:
+        return None
+    p = Path(path)
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "setup" and report.passed:
+        return
+    if report.when == "teardown" and report.passed:
+        return
+    if report.when == "call" or report.failed or report.skipped:
+        _record(item, call, report)
+
+
+def _record(item, call, report):
+    records = item.config.stash[RECORDS]
+    if any(r["nodeid"] == item.nodeid for r in records):
+        return
+    marker = item.get_closest_marker("check")
+    points = item.stash[POINTS]
+    title = (item.function.__doc__ or "").strip().splitlines()[0]
+    internal = False
+    if report.passed:
+        status, fraction, output = "passed", 1.0, item.stash.get(NOTE, "")
+    elif report.skipped:
+        status, fraction = "skipped", 0.0
+        output = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        output = output.removeprefix("Skipped: ")
+    else:
+        status = "failed"
+        fraction = item.stash.get(CREDIT, 0.0)
+        exc = call.excinfo.value if call.excinfo else None
+        if isinstance(exc, AssertionError):
+            output = str(exc) or "the check failed"
+        else:
+            internal = True
+            output = ("internal grader error (not your fault; tell the course staff):\n"
+                      + "".join(traceback.format_exception(exc)) if exc else str(report.longrepr))
+    records.append({
+        "nodeid": item.nodeid,
+        "stem": item.stash[QUESTION].stem,
+        "part": item.stash[PART],
+        "title": title,
+        "points": points,
+        "score": round(points * fraction, 6),
+        "status": status,
+        "hidden": bool(marker.kwargs.get("hidden", False)),
+        "training": bool(marker.kwargs.get("training", False)),
+        "output": output,
+        "internal_error": internal,
+    })
+
+
+def pytest_sessionfinish(session, exitstatus):
+    path = session.config.getoption("--record")
+    if not path:
+        return
+    workers = session.config.stash.get(WORKERS, None)
+    runs = []
+    if workers is not None:
+        for run in workers.runs.values():
+            d = asdict(run)
+            d.pop("calls")
+            runs.append(d)
+    data = {"checks": session.config.stash[RECORDS], "workers": runs, "stems": list(registry.stems())}
+    atomic_write_text(Path(path), json.dumps(data, indent=1, default=str))

@@ -1,0 +1,716 @@
+"""Reports rendered from what the grader wrote: each submission's results.json and meta.json. Never runs student code.
+
+For each submission ``OUT/<id>/``:
+
+- ``feedback.md``: what the student reads to fix their work; plots are relative links (``plots/q1b.png``).
+- ``feedback.html``: the same, self-contained: inline CSS, plots as data URIs, every string escaped, and a
+  Content-Security-Policy that allows no script and no network request even if something slipped through.
+
+For the whole run: ``OUT/gradebook.csv`` (points per question, one row per submission) and ``OUT/junit.xml`` (one test
+suite per submission, for CI dashboards). Every file is written atomically, so no reader sees half a report.
+
+    python -m grader.report grades/      # re-render all of them from an existing output directory
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import io
+import json
+import math
+import mimetypes
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+import jsonschema
+from junitparser import Error, Failure, JUnitXml, TestCase, TestSuite
+
+from grader import registry
+from grader.files import atomic_write_bytes, atomic_write_text, csv_safe
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schema" / "results.schema.json"
+
+# Gradescope shows "after_due_date" checks once the deadline has passed, which is when this feedback goes out;
+# "hidden" and "after_published" checks are never explained here, only named and scored.
+WITHHELD = frozenset({"hidden", "after_published"})
+MAX_OUTPUT_CHARS = 8000
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/svg+xml", "image/webp"})
+
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+# C0 controls other than tab and newline, DEL, lone surrogates and non-characters: not allowed in XML 1.0, and
+# lone surrogates cannot even be encoded as UTF-8.
+_BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+class ResultsError(ValueError):
+    """A results.json that is missing, not JSON, or not in the format of ``schema/results.schema.json``."""
+
+
+def gradebook_header() -> tuple[str, ...]:
+    return ("student_id", *registry.stems(), "total", "max", "note")
+
+
+def _validator() -> jsonschema.protocols.Validator:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    schema["$defs"]["stem"]["enum"] = list(registry.stems())  # the questions are the registry's, not the file's
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def validate_results(data) -> None:
+    """Raise :class:`ResultsError` unless ``data`` follows ``schema/results.schema.json``."""
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(data))
+    if error is not None:
+        message = error.message if len(error.message) <= 200 else error.message[:200] + "…"
+        raise ResultsError(f"results.json does not match the schema at {error.json_path}: {message}")
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a score")
+
+
+def load_results(sub_dir: Path) -> dict:
+    """The submission's results.json, validated; :class:`ResultsError` says what is wrong with it."""
+    path = Path(sub_dir) / "results.json"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ResultsError("results.json is missing") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultsError(f"results.json could not be read ({exc})") from None
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise ResultsError(f"results.json is not valid JSON ({exc})") from None
+    validate_results(data)
+    return data
+
+
+def load_meta(sub_dir: Path) -> tuple[dict, str]:
+    """``(meta, problem)``: the submission's meta.json, or ``{}`` and why it could not be used.
+
+    meta.json only adds context (notes, worker status, plots), so the reports go on without it.
+    """
+    path = Path(sub_dir) / "meta.json"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}, "meta.json is missing"
+    except (OSError, ValueError) as exc:
+        return {}, f"meta.json could not be read ({exc})"
+    if not isinstance(meta, dict):
+        return {}, "meta.json is not a JSON object"
+    return meta, ""
+
+
+def _str(x) -> str:
+    return x if isinstance(x, str) else ""
+
+
+def _strs(x) -> list[str]:
+    if isinstance(x, str):
+        return [x] if x else []
+    return [s for s in x if isinstance(s, str) and s] if isinstance(x, list) else []
+
+
+def _meta_question(meta: dict, stem: str) -> dict:
+    questions = meta.get("questions")
+    q = questions.get(stem) if isinstance(questions, dict) else None
+    return q if isinstance(q, dict) else {}
+
+
+def _worker_problem(q: dict) -> str:
+    worker = _str(q.get("worker")).strip()
+    return "" if worker in ("", "ok") else worker
+
+
+def clean_text(s) -> str:
+    """Text safe to show and to put in XML: ANSI colours dropped, carriage-return progress bars collapsed to what a
+    terminal would finally show, and characters XML and UTF-8 cannot carry replaced by U+FFFD."""
+    s = s if isinstance(s, str) else ("" if s is None else str(s))
+    s = _ANSI.sub("", s).replace("\r\n", "\n")
+    if "\r" in s:
+        s = "\n".join(next((p for p in reversed(line.split("\r")) if p), "") for line in s.split("\n"))
+    return _BAD_CHARS.sub("\ufffd", s)
+
+
+def _truncate(s: str, limit: int = MAX_OUTPUT_CHARS) -> str:
+    if len(s) <= limit:
+        return s
+    return s[:limit] + f"\n… ({len(s) - limit} more characters not shown)"
+
+
+def fmt_points(x: float) -> str:
+    """Points with at most two decimals and no float noise: 17.5, 2, 0.3 (not 0.30000000000000004)."""
+    s = f"{x:.2f}".rstrip("0").rstrip(".")
+    return "0" if s in ("-0", "") else s
+
+
+@dataclass
+class CheckView:
+    label: str  # "Q1a", or "" when the name carries no label
+    title: str
+    score: float
+    max_score: float
+    passed: bool
+    withheld: bool
+    output: str  # always "" when withheld
+
+    @property
+    def state(self) -> str:
+        if self.passed:
+            return "passed"
+        return "partial" if self.score > 0 else "failed"
+
+
+@dataclass
+class PlotView:
+    path: str  # relative to the submission directory, as meta.json gives it
+    caption: str
+    data_uri: str  # "" when the file is missing
+
+
+@dataclass
+class QuestionView:
+    stem: str
+    label: str  # "Q1"
+    title: str
+    checks: list[CheckView] = field(default_factory=list)
+    source: str = ""
+    notes: list[str] = field(default_factory=list)
+    worker: str = ""  # "" when the worker finished normally
+    error: str = ""
+    stdout: str = ""
+    plots: list[PlotView] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        return math.fsum(c.score for c in self.checks)
+
+    @property
+    def max_score(self) -> float:
+        return math.fsum(c.max_score for c in self.checks)
+
+    @property
+    def n_passed(self) -> int:
+        return sum(c.passed for c in self.checks)
+
+    @property
+    def source_text(self) -> str:
+        return {
+            "module": "Graded from your Python module.",
+            "notebook": "Graded from your notebook.",
+            "missing": "No file for this question was found in your submission, so its checks could not run.",
+        }.get(self.source, f"Graded from: {self.source}." if self.source else "")
+
+    @property
+    def worker_word(self) -> str:
+        """A word for the summary table: "stopped", "not run", or "" when the worker finished normally."""
+        return "" if not self.worker else "not run" if self.worker == "not run" else "stopped"
+
+    @property
+    def worker_text(self) -> str:
+        if not self.worker or (self.worker == "not run" and self.source == "missing"):
+            return ""
+        if self.worker == "not run":
+            return "The grader did not run your code for this question, so its checks score 0."
+        consequence = ("so the whole question scores 0." if self.score == 0
+                       else "so the checks that needed it score 0.")
+        text = f"Your code for this question was stopped: {self.worker}. The checks could not finish, {consequence}"
+        if "timed out" in self.worker:
+            text += (" This usually means a loop that never ends, or heavy work (training, say) at the top level of"
+                     " your file, which runs as soon as the file is loaded.")
+        return text
+
+
+@dataclass
+class FeedbackView:
+    student_id: str
+    score: float = 0.0
+    max_score: float = 0.0
+    output: str = ""
+    general: list[str] = field(default_factory=list)
+    questions: list[QuestionView] = field(default_factory=list)
+    kit_version: str = ""
+    digest: str = ""
+    problem: str = ""  # why results.json could not be used; the report is then only this
+
+    @property
+    def all_passed(self) -> bool:
+        checks = [c for q in self.questions for c in q.checks]
+        return bool(checks) and all(c.passed for c in checks)
+
+    @property
+    def has_withheld(self) -> bool:
+        return any(c.withheld for q in self.questions for c in q.checks)
+
+
+def _number_key(test: dict) -> tuple:
+    parts = _str(test.get("number")).split(".")
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else ()
+
+
+def _plot(sub_dir: Path, label: str, rel: str) -> PlotView:
+    caption = f"{label}: {Path(rel).name}"
+    root = sub_dir.resolve()
+    try:
+        path = (root / rel).resolve()
+        mime = mimetypes.guess_type(path.name)[0]
+        # only image files the grader put inside this submission's directory
+        if not path.is_relative_to(root) or mime not in IMAGE_TYPES or not path.is_file():
+            return PlotView(rel, caption, "")
+        data = path.read_bytes()
+    except (OSError, ValueError):
+        return PlotView(rel, caption, "")
+    return PlotView(rel, caption, f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}")
+
+
+def build_view(sub_dir: Path) -> FeedbackView:
+    """Everything the feedback shows, gathered from results.json and meta.json, with hidden outputs dropped."""
+    sub_dir = Path(sub_dir)
+    meta, _ = load_meta(sub_dir)
+    view = FeedbackView(
+        student_id=clean_text(_str(meta.get("student_id")) or sub_dir.name),
+        general=[clean_text(s) for s in _strs(meta.get("general"))],
+        kit_version=clean_text(_str(meta.get("kit_version"))),
+        digest=clean_text(_str(meta.get("digest"))),
+    )
+    try:
+        results = load_results(sub_dir)
+    except ResultsError as exc:
+        view.problem = str(exc)
+        return view
+
+    default_visibility = results.get("visibility", "visible")
+    questions: dict[str, QuestionView] = {}
+
+    def question(stem: str) -> QuestionView:
+        if stem not in questions:
+            known = registry.by_stem(stem)
+            questions[stem] = QuestionView(stem, known.heading, known.title)
+        return questions[stem]
+
+    indexed = sorted(enumerate(results["tests"]), key=lambda it: (_number_key(it[1]), it[0]))
+    for _, test in indexed:
+        name = clean_text(test["name"]).strip()
+        withheld = test.get("visibility", default_visibility) in WITHHELD
+        q = question(test["tags"][0])
+        part = _str(test["tags"][1]).upper() if len(test["tags"]) > 1 else ""
+        q.checks.append(CheckView(
+            label=part if part and part != q.label else "",
+            title=name.removeprefix(f"{part}: ") if part else name,
+            score=test["score"],
+            max_score=test["max_score"],
+            passed=test["status"] == "passed",
+            withheld=withheld,
+            output="" if withheld else _truncate(clean_text(test.get("output", "")).strip("\n")),
+        ))
+
+    meta_questions = meta.get("questions")
+    if isinstance(meta_questions, dict):
+        for stem in meta_questions:
+            if stem in registry.stems():
+                question(stem)
+    plots = meta.get("plots") if isinstance(meta.get("plots"), dict) else {}
+    # a student's prints can carry a hidden check's inputs, so they follow stdout_visibility (Gradescope's default
+    # for it is hidden)
+    show_stdout = results.get("stdout_visibility", "hidden") not in WITHHELD
+    for stem, q in questions.items():
+        mq = _meta_question(meta, stem)
+        q.source = clean_text(_str(mq.get("source")))
+        q.notes = [clean_text(s) for s in _strs(mq.get("notes"))]
+        q.worker = clean_text(_worker_problem(mq))
+        q.error = _truncate(clean_text(_str(mq.get("error"))).strip("\n"))
+        q.stdout = _truncate(clean_text(_str(mq.get("stdout"))).strip("\n")) if show_stdout else ""
+        q.plots = [_plot(sub_dir, q.label, rel) for rel in _strs(plots.get(stem))]
+
+    order = {stem: i for i, stem in enumerate(registry.stems())}
+    view.questions = sorted(questions.values(), key=lambda q: (order.get(q.stem, len(order)), q.stem))
+    view.score = results["score"]
+    view.max_score = results.get("max_score", math.fsum(q.max_score for q in view.questions))
+    view.output = clean_text(results.get("output", "")).strip()
+    return view
+
+
+_MD_SPECIAL = re.compile(r"([\\`*~\[\]<>|&])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+_MD_BLOCK_START = re.compile(r"^([#+-])|^(\d{1,9})([.)])(?=\s|$)")
+MARKS = {"passed": "✔", "partial": "✘", "failed": "✘"}
+ALL_PASSED_TEXT = "Every check passed. Well done."
+FAILED_TEXT = "Each failed check below shows what was expected, what came back, and a hint about where to look."
+ERROR_TEXT = "The grader reported this problem with your code for this question:"
+HIDDEN_TEXT = "Hidden checks count towards your score; their details are not shown here."
+PROBLEM_TEXT = ("Your results could not be read. This is a problem with the grading, not with your code: please let "
+                "the course staff know.")
+
+
+def md_inline(s: str) -> str:
+    """``s`` as literal Markdown text on one line: nothing in it can become markup or raw HTML."""
+    s = _MD_SPECIAL.sub(lambda m: "\\" + m[0], " ".join(s.split()))
+    return _MD_BLOCK_START.sub(lambda m: "\\" + m[1] if m[1] else f"{m[2]}\\{m[3]}", s)
+
+
+def md_code(text: str, info: str = "text") -> str:
+    """A fenced block that ``text`` cannot close early, however many backticks it contains."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{text}\n{fence}"
+
+
+def md_code_span(s: str) -> str:
+    """``s`` as inline code, delimited by a backtick run longer than any inside it."""
+    s = " ".join(s.split())
+    ticks = "`" * (max((len(run) for run in re.findall(r"`+", s)), default=0) + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") else ""
+    return f"{ticks}{pad}{s}{pad}{ticks}"
+
+
+def _md_link_target(rel: str) -> str:
+    return "<" + rel.replace("\\", "/").replace("<", "%3C").replace(">", "%3E") + ">"
+
+
+def render_markdown(view: FeedbackView) -> str:
+    out: list[str] = [f"# Feedback for {md_inline(view.student_id)}", ""]
+    if view.problem:
+        out += [PROBLEM_TEXT, "", md_code(view.problem), ""]
+    else:
+        out += _markdown_body(view)
+    footer = [s for s in (f"nn-autograder-kit {md_inline(view.kit_version)}" if view.kit_version else "",
+                          f"submission digest {md_code_span(view.digest)}" if view.digest else "") if s]
+    if footer:
+        out += ["---", "", " · ".join(footer), ""]
+    return "\n".join(out)
+
+
+def _markdown_body(view: FeedbackView) -> list[str]:
+    out = [f"**Total: {fmt_points(view.score)} / {fmt_points(view.max_score)} points**", ""]
+    if view.output:
+        out += [md_inline(view.output), ""]
+    out += [ALL_PASSED_TEXT if view.all_passed else FAILED_TEXT, ""]
+    if view.general:
+        out += ["**About your submission**", ""] + [f"- {md_inline(s)}" for s in view.general] + [""]
+
+    out += ["| Question | Points | Checks passed |", "|:--|--:|--:|"]
+    for q in view.questions:
+        passed = f"{q.n_passed} of {len(q.checks)}" + (f" · {q.worker_word}" if q.worker_word else "")
+        out.append(f"| {q.label} · {md_inline(q.title)} | {fmt_points(q.score)} / {fmt_points(q.max_score)} "
+                   f"| {passed} |")
+    out.append("")
+
+    for q in view.questions:
+        out += [f"## {q.label} · {md_inline(q.title)}: {fmt_points(q.score)} / {fmt_points(q.max_score)}", ""]
+        if q.source_text:
+            out += [md_inline(q.source_text), ""]
+        if q.notes:
+            out += [f"- {md_inline(n)}" for n in q.notes] + [""]
+        if q.worker_text:
+            out += [f"> {md_inline(q.worker_text)}", ""]
+        if q.error:
+            out += [ERROR_TEXT, "", md_code(q.error), ""]
+        if q.checks:
+            out += ["### Checks", ""]
+        for c in q.checks:
+            label = f"**{c.label}** " if c.label else ""
+            line = f"{MARKS[c.state]} {label}{md_inline(c.title)} ({fmt_points(c.score)} / {fmt_points(c.max_score)})"
+            if c.withheld:
+                line += " *hidden check: its details are not shown*"
+            out += [line, ""]
+            if c.output:
+                out += [md_code(c.output), ""]
+        if q.stdout:
+            out += ["**What your code printed** (the beginning):", "", md_code(q.stdout), ""]
+        if q.plots:
+            out += ["### Plots", ""]
+        for p in q.plots:
+            if p.data_uri:
+                out += [f"![{md_inline(p.caption)}]({_md_link_target(p.path)})", ""]
+            else:
+                out += [f"*No plot: {md_code_span(p.path)} was not produced; your code may have stopped before "
+                        "drawing it.*", ""]
+    if view.has_withheld:
+        out += [HIDDEN_TEXT, ""]
+    return out
+
+
+_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+_HTML = jinja2.Environment(
+    autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+).from_string("""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{{ csp }}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Feedback for {{ v.student_id }}</title>
+<style>
+:root { --ok: #1a7f37; --bad: #cf222e; --part: #9a6700; --muted: #59636e; --line: #d1d9e0; --code: #f6f8fa; }
+* { box-sizing: border-box; }
+body { margin: 0; background: #f3f4f6; color: #1f2328;
+       font: 16px/1.5 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; }
+main { max-width: 56rem; margin: 2rem auto; padding: 2rem 2.5rem; background: #fff; border: 1px solid var(--line);
+       border-radius: 10px; }
+header { display: flex; justify-content: space-between; align-items: flex-start; gap: 1rem;
+         border-bottom: 1px solid var(--line); padding-bottom: 1rem; }
+h1 { font-size: 1.6rem; margin: 0; }
+h2 { font-size: 1.25rem; margin: 0; }
+h3 { font-size: 1rem; margin: 1.25rem 0 .5rem; color: var(--muted); text-transform: uppercase; letter-spacing: .04em; }
+.muted { color: var(--muted); }
+.total { text-align: right; white-space: nowrap; }
+.total .big { font-size: 2rem; font-weight: 700; line-height: 1.1; }
+.lead { margin: 1rem 0; }
+table.summary { width: 100%; border-collapse: collapse; margin: 1rem 0 .5rem; }
+.summary th, .summary td { padding: .45rem .6rem; border-bottom: 1px solid var(--line); text-align: left; }
+.summary th { font-size: .85rem; color: var(--muted); font-weight: 600; }
+.summary td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+.summary a { color: inherit; text-decoration: none; }
+.bar { width: 8rem; height: .5rem; background: #e5e7eb; border-radius: 4px; overflow: hidden; }
+.bar span { display: block; height: 100%; background: var(--ok); }
+.pill { display: inline-block; font-size: .75rem; padding: 0 .45rem; border-radius: 999px; margin-left: .4rem;
+        background: #fff8c5; color: var(--part); border: 1px solid #e7d27c; }
+section.question { margin-top: 2rem; padding-top: 1.25rem; border-top: 2px solid var(--line); }
+.qhead { display: flex; justify-content: space-between; align-items: baseline; gap: 1rem; }
+.qhead .pts { font-weight: 700; white-space: nowrap; font-variant-numeric: tabular-nums; }
+.qlabel, .clabel { font-weight: 700; color: var(--muted); margin-right: .35rem; }
+ul.notes { margin: .5rem 0; padding-left: 1.25rem; }
+.alert { margin: .75rem 0; padding: .6rem .9rem; border-radius: 6px; border: 1px solid #e7d27c; background: #fff8c5; }
+.info { margin: .75rem 0; padding: .6rem .9rem; border-radius: 6px; border: 1px solid var(--line);
+        background: var(--code); }
+ol.checks { list-style: none; padding: 0; margin: 0; }
+.check { border: 1px solid var(--line); border-left-width: 4px; border-radius: 6px; padding: .5rem .75rem;
+         margin: .5rem 0; }
+.check.passed { border-left-color: var(--ok); }
+.check.failed { border-left-color: var(--bad); }
+.check.partial { border-left-color: var(--part); }
+.row { display: flex; gap: .6rem; align-items: baseline; }
+.mark { font-weight: 700; width: 1.1rem; flex: none; }
+.passed .mark { color: var(--ok); }
+.failed .mark { color: var(--bad); }
+.partial .mark { color: var(--part); }
+.row .title { flex: 1; }
+.row .pts { white-space: nowrap; font-variant-numeric: tabular-nums; color: var(--muted); }
+.withheld { margin: .25rem 0 0 1.7rem; font-size: .9rem; color: var(--muted); font-style: italic; }
+pre { background: var(--code); border: 1px solid var(--line); border-radius: 6px; padding: .6rem .8rem; margin: .5rem 0;
+      font: 13.5px/1.45 ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace;
+      white-space: pre-wrap; overflow-wrap: anywhere; }
+.check pre { margin-left: 1.7rem; }
+details { margin: .75rem 0; }
+summary { cursor: pointer; color: var(--muted); }
+figure { margin: 1rem 0; }
+figure img { max-width: 100%; border: 1px solid var(--line); border-radius: 6px; }
+figcaption { font-size: .85rem; color: var(--muted); }
+.missing { color: var(--muted); font-style: italic; }
+footer { margin-top: 2.5rem; padding-top: .75rem; border-top: 1px solid var(--line); font-size: .8rem;
+         color: var(--muted); overflow-wrap: anywhere; }
+code { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .9em; }
+</style>
+</head>
+<body>
+<main>
+<header>
+  <div>
+    <h1>Feedback for {{ v.student_id }}</h1>
+    {% if v.output %}<div class="muted">{{ v.output }}</div>{% endif %}
+  </div>
+  {% if not v.problem %}
+  <div class="total">
+    <div class="big">{{ pts(v.score) }} / {{ pts(v.max_score) }}</div><div class="muted">points</div>
+  </div>
+  {% endif %}
+</header>
+{% if v.problem %}
+<p class="lead">{{ problem_text }}</p>
+<pre>{{ v.problem }}</pre>
+{% else %}
+<p class="lead">{{ all_passed_text if v.all_passed else failed_text }}</p>
+{% if v.general %}
+<div class="info"><strong>About your submission</strong>
+  <ul class="notes">{% for s in v.general %}<li>{{ s }}</li>{% endfor %}</ul>
+</div>
+{% endif %}
+<table class="summary">
+  <thead><tr><th>Question</th><th class="num">Points</th><th></th><th class="num">Checks passed</th></tr></thead>
+  <tbody>
+  {% for q in v.questions %}
+  <tr>
+    <td><a href="#{{ q.stem }}"><span class="qlabel">{{ q.label }}</span>{{ q.title }}</a>
+      {% if q.worker_word %}<span class="pill">{{ q.worker_word }}</span>{% endif %}</td>
+    <td class="num">{{ pts(q.score) }} / {{ pts(q.max_score) }}</td>
+    <td><div class="bar"><span style="width: {{ pct(q.score, q.max_score) }}%"></span></div></td>
+    <td class="num">{{ q.n_passed }} of {{ q.checks|length }}</td>
+  </tr>
+  {% endfor %}
+  </tbody>
+</table>
+{% for q in v.questions %}
+<section class="question" id="{{ q.stem }}">
+  <div class="qhead">
+    <h2><span class="qlabel">{{ q.label }}</span>{{ q.title }}</h2>
+    <span class="pts">{{ pts(q.score) }} / {{ pts(q.max_score) }}</span>
+  </div>
+  {% if q.source_text %}<p class="muted">{{ q.source_text }}</p>{% endif %}
+  {% if q.notes %}<ul class="notes">{% for n in q.notes %}<li>{{ n }}</li>{% endfor %}</ul>{% endif %}
+  {% if q.worker_text %}<div class="alert">{{ q.worker_text }}</div>{% endif %}
+  {% if q.error %}<p>{{ error_text }}</p><pre>{{ q.error }}</pre>{% endif %}
+  {% if q.checks %}
+  <h3>Checks</h3>
+  <ol class="checks">
+  {% for c in q.checks %}
+    <li class="check {{ c.state }}">
+      <div class="row"><span class="mark">{{ marks[c.state] }}</span>
+        <span class="title">{% if c.label %}<span class="clabel">{{ c.label }}</span>{% endif %}{{ c.title }}</span>
+        <span class="pts">{{ pts(c.score) }} / {{ pts(c.max_score) }}</span></div>
+      {% if c.withheld %}<p class="withheld">Hidden check: its details are not shown.</p>{% endif %}
+      {% if c.output %}<pre>{{ c.output }}</pre>{% endif %}
+    </li>
+  {% endfor %}
+  </ol>
+  {% endif %}
+  {% if q.stdout %}
+  <details><summary>What your code printed (the beginning)</summary><pre>{{ q.stdout }}</pre></details>
+  {% endif %}
+  {% if q.plots %}<h3>Plots</h3>{% endif %}
+  {% for p in q.plots %}
+  {% if p.data_uri %}
+  <figure><img src="{{ p.data_uri }}" alt="{{ p.caption }}"><figcaption>{{ p.caption }}</figcaption></figure>
+  {% else %}
+  <p class="missing">No plot: <code>{{ p.path }}</code> was not produced; your code may have stopped before
+    drawing it.</p>
+  {% endif %}
+  {% endfor %}
+</section>
+{% endfor %}
+{% if v.has_withheld %}
+<p class="muted">{{ hidden_text }}</p>
+{% endif %}
+{% endif %}
+{% if v.kit_version or v.digest %}
+<footer>
+  {% if v.kit_version %}nn-autograder-kit {{ v.kit_version }}{% endif %}
+  {% if v.kit_version and v.digest %} · {% endif %}
+  {% if v.digest %}submission digest <code>{{ v.digest }}</code>{% endif %}
+</footer>
+{% endif %}
+</main>
+</body>
+</html>
+""")
+
+
+def _pct(score: float, max_score: float) -> str:
+    return f"{100 * min(max(score / max_score, 0.0), 1.0):.1f}" if max_score > 0 else "0"
+
+
+def render_html(view: FeedbackView) -> str:
+    return _HTML.render(v=view, pts=fmt_points, pct=_pct, marks=MARKS, csp=_CSP, problem_text=PROBLEM_TEXT,
+                        all_passed_text=ALL_PASSED_TEXT, failed_text=FAILED_TEXT, hidden_text=HIDDEN_TEXT,
+                        error_text=ERROR_TEXT)
+
+
+def write_feedback(sub_dir: Path) -> None:
+    """Write ``sub_dir/feedback.md`` and ``sub_dir/feedback.html`` from its results.json and meta.json.
+
+    A missing or malformed results.json gives a short feedback saying so instead of an exception.
+    """
+    sub_dir = Path(sub_dir)
+    view = build_view(sub_dir)
+    atomic_write_text(sub_dir / "feedback.md", render_markdown(view))
+    atomic_write_text(sub_dir / "feedback.html", render_html(view))
+
+
+def gradebook_row(sub_dir: Path) -> list[str]:
+    """One gradebook row; a submission without usable results gets empty score cells and says why in ``note``."""
+    sub_dir = Path(sub_dir)
+    student_id = sub_dir.name
+    try:
+        results = load_results(sub_dir)
+    except ResultsError as exc:
+        return [csv_safe(student_id), *[""] * (len(registry.stems()) + 2), csv_safe(f"not graded: {exc}")]
+    meta, meta_problem = load_meta(sub_dir)
+    notes = [meta_problem] if meta_problem else []
+    notes += [f"{stem}: {w}" for stem in registry.stems() if _meta_question(meta, stem).get("source") != "missing"
+              and (w := _worker_problem(_meta_question(meta, stem)))]
+    per_question = {stem: [] for stem in registry.stems()}
+    for test in results["tests"]:
+        per_question[test["tags"][0]].append(test["score"])
+    max_score = results.get("max_score", math.fsum(t["max_score"] for t in results["tests"]))
+    return [csv_safe(student_id), *(fmt_points(math.fsum(per_question[s])) for s in registry.stems()),
+            fmt_points(results["score"]), fmt_points(max_score), csv_safe(clean_text("; ".join(notes)))]
+
+
+def write_gradebook(out_dir: Path, student_dirs: list[Path]) -> None:
+    """``out_dir/gradebook.csv``: one row per submission, sorted by id, with a ``note`` column for the instructor."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(gradebook_header())
+    for sub_dir in sorted(map(Path, student_dirs), key=lambda p: p.name):
+        writer.writerow(gradebook_row(sub_dir))
+    atomic_write_text(Path(out_dir) / "gradebook.csv", buf.getvalue())
+
+
+def write_junit(out_dir: Path, student_dirs: list[Path]) -> None:
+    """``out_dir/junit.xml``: a test suite per submission and a test case per check, with full failure output.
+
+    This file is for instructors and CI, so hidden checks are included. A submission without usable results is one
+    errored test case named ``results.json``.
+    """
+    xml = JUnitXml("nn-autograder-kit")
+    times: dict[str, float] = {}
+    for sub_dir in sorted(map(Path, student_dirs), key=lambda p: p.name):
+        student_id = clean_text(sub_dir.name)
+        suite = TestSuite(student_id)
+        try:
+            results = load_results(sub_dir)
+        except ResultsError as exc:
+            case = TestCase("results.json", classname=f"{student_id}.grader")
+            case.result = [Error(message=clean_text(str(exc)), type_="ResultsError")]
+            suite.add_testcase(case)
+        else:
+            suite.add_property("score", fmt_points(results["score"]))
+            suite.add_property("max_score", fmt_points(
+                results.get("max_score", math.fsum(t["max_score"] for t in results["tests"]))))
+            times[student_id] = float(results.get("execution_time", 0.0))
+            for test in results["tests"]:
+                case = TestCase(clean_text(test["name"]), classname=f"{student_id}.{test['tags'][0]}")
+                if test["status"] != "passed":
+                    failure = Failure(message=f"scored {fmt_points(test['score'])} of "
+                                              f"{fmt_points(test['max_score'])} points", type_="failed")
+                    failure.text = clean_text(test.get("output", ""))
+                    case.result = [failure]
+                suite.add_testcase(case)
+        xml.add_testsuite(suite)
+    xml.update_statistics()
+    # update_statistics sums the (absent) test case times; the grader only knows each submission's total
+    for suite in xml:
+        suite.time = round(times.get(suite.name, 0.0), 3)
+    xml.time = round(math.fsum(times.values()), 3)
+    buf = io.BytesIO()
+    xml.write(buf)
+    atomic_write_bytes(Path(out_dir) / "junit.xml", buf.getvalue())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Re-render feedback, gradebook.csv and junit.xml from a grading "
+                                                 "output directory (nothing is re-graded).")
+    parser.add_argument("out", type=Path, help="the directory `make grade` wrote (default there: grades/)")
+    args = parser.parse_args(argv)
+    if not args.out.is_dir():
+        print(f"error: {args.out} is not a directory", file=sys.stderr)
+        return 2
+    subs = sorted(p for p in args.out.iterdir()
+                  if p.is_dir() and ((p / "results.json").exists() or (p / "meta.json").exists()))
+    for sub in subs:
+        write_feedback(sub)
+    write_gradebook(args.out, subs)
+    write_junit(args.out, subs)
+    print(f"rendered feedback for {len(subs)} submissions, {args.out / 'gradebook.csv'} and {args.out / 'junit.xml'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

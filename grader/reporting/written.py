@@ -1,0 +1,798 @@
+"""The written answers, for the TAs: one page per written question with every submission's answer beside the
+reference answer and its rubric, and the TAs' scores merged into the gradebook. Never runs student code.
+
+Where things come from:
+
+- the reference notebooks ``solutions/<stem>.ipynb``: a Markdown cell tagged ``answer:<id>`` (``q1a``, ``q1b``,
+  ``q1c``, ``q2``) holds the reference answer between ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->``; the
+  cell tagged ``rubric:<id>`` holds its rubric, a Markdown list whose items start with the points, ``- **1 pt**: ...``;
+  the Markdown cell just before the answer cell is the question as the students read it;
+- the student notebooks ``assignments/<stem>.ipynb``: the handout's own text, so that Markdown a student added can be
+  told apart from it;
+- ``OUT/<id>/answers.json``, written by the grader: ``{stem: [{"tags": [...], "source": str, "index": int}]}``, every
+  Markdown cell of the submitted notebook (an optional ``"attachments"`` entry, the cell's pasted images, is shown
+  when present).
+
+What is written (``write_written_reports``):
+
+- ``OUT/written/<id>.html`` per written question: the question, the rubric with its points and the reference answer
+  in a column that stays in view, and every submission's answer beside it. An answer is *answered*, *empty* (the
+  answer cell is still the placeholder) or *missing* (no notebook, or no cell with the answer's tag), and the last
+  two say so; Markdown the student added outside the tagged cell is shown with the answer nearest to it.
+- ``OUT/written/index.html``: every submission against every written question, with links.
+
+Math (``$...$``, ``$$...$$`` and bare ``\\begin{align}`` environments) becomes MathML on the server with latex2mathml,
+and the MathML is rebuilt from a whitelist of elements and attributes; raw HTML in an answer is shown as text; images
+are only those pasted into the notebook, as data URIs; and the pages carry the same Content-Security-Policy as the
+feedback (no script, no network). TeX that cannot be converted is shown as code, marked.
+
+Manual scores: a CSV with a ``student_id`` column and one column per written question (``q1a,q1b,q1c,q2``); an empty
+cell means "not scored yet". ``read_manual_scores`` validates it, ``merge_manual_scores`` appends the columns to
+``gradebook.csv`` with ``total_with_written`` and ``max_with_written`` (``total`` and ``max`` stay the autograded
+points). ``total_with_written`` is filled only for a submission with every written question scored.
+
+    python -m grader.reporting.written grades/ [--manual-scores scores.csv]   # (re-)write the pages from a grading output
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import difflib
+import io
+import json
+import math
+import re
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from functools import cache
+from html import escape
+from pathlib import Path
+
+import jinja2
+import latex2mathml.converter
+import nbformat
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+from mdit_py_plugins.amsmath import amsmath_plugin
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+
+from grader import registry
+from grader.files import FORMULA_START, atomic_write_text
+from grader.reporting.report import _CSP, IMAGE_TYPES, clean_text, fmt_points
+from nnkit.stubgen import ANSWER_TAG, MD_BEGIN, MD_END, PLACEHOLDER, RUBRIC_TAG, tagged_id
+
+SOLUTIONS = registry.SOLUTIONS_DIR
+ASSIGNMENTS = registry.REPO / "assignments"
+WRITTEN_DIR = "written"
+TOTAL_COLUMNS = ("total_with_written", "max_with_written")
+_RUBRIC_ITEM = re.compile(r"^\*\*(?P<points>\d+(?:\.\d+)?)\s*pts?\*\*\s*:?\s*(?P<text>.*)$", re.DOTALL)
+
+
+class RubricError(ValueError):
+    """A rubric cell that does not say how many points each item is worth."""
+
+
+class ManualScoresError(ValueError):
+    """A manual-scores CSV that cannot be used; the message names the file, row and column."""
+
+
+# --- the written questions, from the reference notebooks ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class RubricItem:
+    points: float
+    text: str  # Markdown
+
+
+@dataclass(frozen=True)
+class WrittenQuestion:
+    id: str  # "q1a"
+    stem: str
+    prompt: str  # Markdown: the question as the students read it
+    reference: str  # Markdown: the reference answer
+    rubric: tuple[RubricItem, ...]
+    attachments: dict = field(default_factory=dict, compare=False, hash=False)
+    handout_kept: tuple[str, ...] = ()  # lines of the answer cell outside the solution region
+
+    @property
+    def label(self) -> str:
+        m = re.fullmatch(r"q(\d+)([a-z]?)", self.id)
+        return (f"Q{m[1]}" + (f" ({m[2]})" if m[2] else "")) if m else self.id
+
+    @property
+    def title(self) -> str:
+        return registry.by_stem(self.stem).title
+
+    @property
+    def max_points(self) -> float:
+        return math.fsum(item.points for item in self.rubric)
+
+
+def parse_rubric(text: str, where: str = "rubric") -> tuple[RubricItem, ...]:
+    """The items of a rubric cell: top-level list items ``- **N pt(s)**: text``; other lines before the list are its
+    heading. An item without points, or a rubric without items, is a RubricError."""
+    items: list[list[str]] = []
+    for line in text.splitlines():
+        if re.match(r"^[-*+]\s", line):
+            items.append([line[2:].strip()])
+        elif items and (line.startswith((" ", "\t")) or not line.strip()):
+            items[-1].append(line.strip())
+        elif items and line.strip():
+            raise RubricError(f"{where}: text after the rubric's list: {line.strip()!r}")
+    rubric = []
+    for lines in items:
+        body = " ".join(part for part in lines if part)
+        m = _RUBRIC_ITEM.match(body)
+        if not m:
+            raise RubricError(f"{where}: the item {body[:60]!r} does not start with its points, e.g. '- **1 pt**: ...'")
+        rubric.append(RubricItem(float(m["points"]), m["text"]))
+    if not rubric:
+        raise RubricError(f"{where}: no items; write one list item per point, e.g. '- **1 pt**: ...'")
+    return tuple(rubric)
+
+
+def _split_answer_cell(source: str) -> tuple[str, tuple[str, ...]]:
+    """(the solution region's text, the cell's lines outside it)."""
+    inside, region, kept = False, [], []
+    for line in source.splitlines():
+        if MD_BEGIN.match(line):
+            inside = True
+        elif MD_END.match(line):
+            inside = False
+        elif inside:
+            region.append(line)
+        elif line.strip():
+            kept.append(line.strip())
+    return "\n".join(region).strip("\n"), tuple(kept)
+
+
+@cache
+def _load_questions(solutions_dir: Path) -> dict[str, WrittenQuestion]:
+    questions: dict[str, WrittenQuestion] = {}
+    for stem in registry.stems():
+        path = solutions_dir / f"{stem}.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        rubrics = {tagged_id(c, RUBRIC_TAG): c for c in nb.cells if tagged_id(c, RUBRIC_TAG)}
+        previous_markdown = ""
+        for number, cell in enumerate(nb.cells, 1):
+            key = tagged_id(cell, ANSWER_TAG)
+            if key:
+                if key not in rubrics:
+                    raise RubricError(f"{path.name}: answer {key!r} has no rubric:{key} cell")
+                parts = registry.by_stem(stem).parts
+                if key not in parts:
+                    raise RubricError(f"{path.name}: answer:{key} is not a part of {stem}; its question.toml lists "
+                                      f"{', '.join(parts)}")
+                reference, kept = _split_answer_cell(cell.source)
+                questions[key] = WrittenQuestion(
+                    id=key, stem=stem, prompt=previous_markdown, reference=reference,
+                    rubric=parse_rubric(rubrics[key].source, f"{path.name} rubric:{key}"),
+                    attachments=dict(cell.get("attachments", {})), handout_kept=kept)
+            if cell.cell_type == "markdown" and not key and not tagged_id(cell, RUBRIC_TAG):
+                previous_markdown = cell.source
+    return questions
+
+
+def load_questions(solutions_dir: Path = SOLUTIONS) -> dict[str, WrittenQuestion]:
+    """The written questions in notebook order, ``{id: WrittenQuestion}``."""
+    return _load_questions(Path(solutions_dir).resolve())
+
+
+@cache
+def _handout_markdown(assignments_dir: Path, stem: str) -> frozenset[str]:
+    path = assignments_dir / f"{stem}.ipynb"
+    if not path.exists():
+        return frozenset()
+    nb = nbformat.read(path, as_version=4)
+    return frozenset(_normal(c.source) for c in nb.cells if c.cell_type == "markdown")
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _is_handout(text: str, handout: frozenset[str] | set[str]) -> bool:
+    """True if ``text`` is one of the handout's cells, or nearly (a notebook from an earlier version of it)."""
+    if text in handout:
+        return True
+    for cell in handout:
+        matcher = difflib.SequenceMatcher(None, text, cell, autojunk=False)
+        if matcher.real_quick_ratio() > 0.85 and matcher.quick_ratio() > 0.85 and matcher.ratio() > 0.85:
+            return True
+    return False
+
+
+# --- one submission's answers -------------------------------------------------------------------------------------
+
+@dataclass
+class ExtraCell:
+    index: int
+    source: str
+    attachments: dict
+
+
+@dataclass
+class StudentAnswer:
+    student_id: str
+    status: str  # "answered", "empty" or "missing"
+    reason: str = ""  # why it is empty or missing, for the TA
+    source: str = ""  # the answer's Markdown (placeholder removed)
+    attachments: dict = field(default_factory=dict)
+    cells: list[int] = field(default_factory=list)  # 1-based cell numbers in the student's notebook
+    extra: list[ExtraCell] = field(default_factory=list)
+    score: float | None = None
+
+    @property
+    def anchor(self) -> str:
+        return "student-" + re.sub(r"[^A-Za-z0-9_-]", lambda m: f".{ord(m[0]):x}", self.student_id)
+
+
+def _read_answers_json(sub_dir: Path) -> tuple[dict | None, str]:
+    path = sub_dir / "answers.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, ("the grader kept no written answers for this submission (answers.json is missing; "
+                      "a submission graded by an older kit needs re-grading with --no-cache)")
+    except (OSError, ValueError) as exc:
+        return None, f"answers.json could not be read ({exc})"
+    if not isinstance(data, dict):
+        return None, "answers.json is not a JSON object"
+    return data, ""
+
+
+def _cells(data: dict, stem: str) -> list[dict]:
+    cells = data.get(stem)
+    if not isinstance(cells, list):
+        return []
+    good = []
+    for cell in cells:
+        if isinstance(cell, dict) and isinstance(cell.get("source"), str):
+            tags = cell.get("tags") if isinstance(cell.get("tags"), list) else []
+            attachments = cell.get("attachments") if isinstance(cell.get("attachments"), dict) else {}
+            index = cell.get("index") if isinstance(cell.get("index"), int) else 0
+            good.append({"tags": [t for t in tags if isinstance(t, str)], "source": clean_text(cell["source"]),
+                         "index": index, "attachments": attachments})
+    return good
+
+
+def _answer_text(source: str, question: WrittenQuestion) -> str:
+    """The student's own text: the cell without the placeholder and without the handout lines kept around it."""
+    kept = set(question.handout_kept) | {PLACEHOLDER}
+    lines = [line for line in source.splitlines() if line.strip() not in kept]
+    return "\n".join(lines).strip("\n")
+
+
+def collect_answers(sub_dir: Path, questions: dict[str, WrittenQuestion],
+                    assignments_dir: Path = ASSIGNMENTS) -> dict[str, StudentAnswer]:
+    """``{question id: StudentAnswer}`` for one submission directory ``OUT/<id>``."""
+    sub_dir = Path(sub_dir)
+    student_id = sub_dir.name
+    data, problem = _read_answers_json(sub_dir)
+    if data is None:
+        return {q: StudentAnswer(student_id, "missing", problem) for q in questions}
+    out: dict[str, StudentAnswer] = {}
+    by_stem: dict[str, list[str]] = {}
+    for key, question in questions.items():
+        by_stem.setdefault(question.stem, []).append(key)
+    for stem, keys in by_stem.items():
+        cells = _cells(data, stem)
+        handout = _handout_markdown(Path(assignments_dir).resolve(), stem)
+        if not cells:
+            for key in keys:
+                out[key] = StudentAnswer(student_id, "missing",
+                                         f"no answer submitted: the submission has no {stem}.ipynb notebook "
+                                         f"(or it holds no Markdown cells)")
+            continue
+        positions: dict[str, list[int]] = {}
+        for key in keys:
+            tagged = [c for c in cells if f"{ANSWER_TAG}{key}" in c["tags"]]
+            positions[key] = [c["index"] for c in tagged]
+            if not tagged:
+                out[key] = StudentAnswer(student_id, "missing",
+                                         f"no answer submitted: {stem}.ipynb has no cell tagged {ANSWER_TAG}{key} "
+                                         f"(the answer cell was deleted, or its tag removed)")
+                continue
+            texts = [_answer_text(c["source"], questions[key]) for c in tagged]
+            attachments = {name: v for c in tagged for name, v in c["attachments"].items()}
+            text = "\n\n".join(t for t in texts if t.strip())
+            answer = StudentAnswer(student_id, "answered" if text.strip() else "empty", source=text,
+                                   attachments=attachments, cells=[c["index"] for c in tagged])
+            if not text.strip():
+                answer.reason = "answer cell left empty" + (" (it still holds the placeholder)" if any(
+                    PLACEHOLDER in c["source"] for c in tagged) else "")
+            out[key] = answer
+        # Markdown the student added instead of (or besides) the answer cell goes with the nearest answer cell
+        prompts = {_normal(q.prompt) for q in questions.values()}
+        for cell in cells:
+            if any(t.startswith(ANSWER_TAG) for t in cell["tags"]) or not cell["source"].strip():
+                continue
+            if _is_handout(_normal(cell["source"]), handout | prompts):
+                continue
+            extra = ExtraCell(cell["index"], cell["source"], cell["attachments"])
+            placed = [(abs(i - cell["index"]), i > cell["index"], key) for key in keys for i in positions[key]]
+            targets = [min(placed)[2]] if placed else keys  # no tagged cells at all: show it with every answer
+            for key in targets:
+                out[key].extra.append(extra)
+    for answer in out.values():
+        if answer.extra and answer.status != "answered":
+            answer.reason += "; but the student added Markdown nearby, shown below"
+    return out
+
+
+# --- Markdown and math to safe HTML -------------------------------------------------------------------------------
+
+_MATHML_ELEMENTS = frozenset("""math mrow mi mn mo ms mtext mspace msub msup msubsup mfrac msqrt mroot mover munder
+    munderover mtable mtr mtd mlabeledtr mstyle mpadded mphantom menclose merror mmultiscripts mprescripts none
+    semantics annotation""".split())
+_MATHML_ATTRIBUTES = frozenset("""display mathvariant stretchy fence form separator lspace rspace width height depth
+    voffset linebreak displaystyle scriptlevel rowspacing columnspacing columnalign rowalign columnlines rowlines frame
+    framespacing notation accent accentunder movablelimits minsize maxsize symmetric largeop mathsize open close
+    linethickness align equalrows equalcolumns rowspan columnspan side encoding""".split())
+_MATH_NS = "{http://www.w3.org/1998/Math/MathML}"
+
+
+def _literal(element: ET.Element) -> str:
+    """The element as the markup it was written as, e.g. ``<script>alert(1)</script>``."""
+    tag = element.tag.removeprefix(_MATH_NS)
+    attributes = "".join(f' {name}="{value}"' for name, value in element.attrib.items())
+    inner = (element.text or "") + "".join(_literal(child) + (child.tail or "") for child in element)
+    return f"<{tag}{attributes}>{inner}</{tag}>"
+
+
+def _safe_mathml(element: ET.Element) -> str:
+    """``element`` serialised again with only whitelisted MathML elements and attributes; text is escaped, and an
+    element outside the whitelist (say ``<script>`` from ``\\text{<script>}``) is shown as the literal text it was."""
+    tag = element.tag.removeprefix(_MATH_NS)
+    if tag not in _MATHML_ELEMENTS:
+        return f"<mtext>{escape(_literal(element))}</mtext>"
+    attributes = "".join(f' {name}="{escape(value)}"' for name, value in element.attrib.items()
+                         if name in _MATHML_ATTRIBUTES)
+    if tag == "math":
+        attributes = ' xmlns="http://www.w3.org/1998/Math/MathML"' + attributes
+    inner = escape(element.text or "") + "".join(_safe_mathml(child) + escape(child.tail or "") for child in element)
+    return f"<{tag}{attributes}>{inner}</{tag}>"
+
+
+def tex_to_mathml(tex: str, display: bool) -> str:
+    """Safe MathML for ``tex``, or the TeX as marked code when it cannot be converted."""
+    try:
+        mathml = latex2mathml.converter.convert(tex, display="block" if display else "inline")
+        return _safe_mathml(ET.fromstring(mathml))
+    except Exception as exc:  # latex2mathml raises many types on bad TeX; the page must still render
+        reason = f"this TeX could not be rendered ({type(exc).__name__})"
+        tag = "pre" if display else "code"
+        return f'<{tag} class="tex-error" title="{escape(reason)}">{escape(tex)}</{tag}>'
+
+
+def _image_renderer(self, tokens, idx, options, env):
+    token = tokens[idx]
+    src = token.attrGet("src") or ""
+    alt = self.renderInlineAsText(token.children or [], options, env)
+    attachments = env.get("attachments", {})
+    if src.startswith("attachment:"):
+        name = src[len("attachment:"):]
+        bundle = attachments.get(name)
+        if isinstance(bundle, dict):
+            for mime, data in bundle.items():
+                if mime in IMAGE_TYPES and isinstance(data, str) and re.fullmatch(r"[A-Za-z0-9+/=\s]*", data):
+                    uri = f"data:{mime};base64,{''.join(data.split())}"
+                    return f'<img src="{escape(uri)}" alt="{escape(alt)}">'
+        return (f'<span class="noimage">[image {escape(name)}: pasted into the notebook, but the grader did not keep '
+                f'its data]</span>')
+    return (f'<span class="noimage">[image {escape(src)}: not shown; only images pasted into the notebook '
+            f'are]</span>')
+
+
+@cache
+def _markdown() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": False, "typographer": False}).enable(["table", "strikethrough"])
+    # Jupyter's rules: $...$ may have spaces inside and digits around it; $$...$$ may sit inside a paragraph
+    md.use(dollarmath_plugin, allow_space=True, allow_digits=True, double_inline=True,
+           renderer=lambda content, opts: tex_to_mathml(content, bool(opts.get("display_mode"))))
+    md.use(amsmath_plugin, renderer=lambda content: tex_to_mathml(content, True))
+    md.add_render_rule("math_inline", lambda self, t, i, o, e: tex_to_mathml(t[i].content, False))
+    md.add_render_rule("math_inline_double",
+                       lambda self, t, i, o, e: f'<span class="display">{tex_to_mathml(t[i].content, True)}</span>')
+    md.add_render_rule("math_block", lambda self, t, i, o, e: f'<div class="display">'
+                                                              f'{tex_to_mathml(t[i].content, True)}</div>\n')
+    md.add_render_rule("math_block_label", lambda self, t, i, o, e: f'<div class="display">'
+                                                                    f'{tex_to_mathml(t[i].content, True)}</div>\n')
+    md.add_render_rule("amsmath", lambda self, t, i, o, e: f'<div class="display">'
+                                                           f'{tex_to_mathml(t[i].content, True)}</div>\n')
+    md.add_render_rule("image", _image_renderer)
+    return md
+
+
+def render_markdown(text: str, attachments: dict | None = None) -> str:
+    """Markdown with math to HTML: raw HTML shown as text, math as MathML, images only from ``attachments``."""
+    return _markdown().render(clean_text(text), {"attachments": attachments or {}})
+
+
+# --- manual scores ------------------------------------------------------------------------------------------------
+
+def _plain_id(cell: str) -> str:
+    """A student id as written, without the apostrophe the gradebook puts before a leading = + - @."""
+    cell = cell.strip()
+    return cell[1:] if cell.startswith("'") and cell[1:2] in FORMULA_START else cell
+
+
+def read_manual_scores(path: Path, student_ids=None, questions: dict[str, WrittenQuestion] | None = None
+                       ) -> dict[str, dict[str, float]]:
+    """``{student_id: {question id: points}}`` from a CSV with a ``student_id`` column and any of the written
+    question columns (``q1a,q1b,q1c,q2``). An empty cell is "not scored yet" and is left out.
+
+    Raises ManualScoresError, naming the row and column, for: an unknown or repeated column, a row with the wrong
+    number of cells, an empty, repeated or (when ``student_ids`` is given) unknown student id, a cell that is not a
+    finite number, and a score below 0 or above the rubric's points.
+    """
+    path = Path(path)
+    questions = load_questions() if questions is None else questions
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManualScoresError(f"{path}: cannot be read ({exc})") from None
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise ManualScoresError(f"{path}: empty; the first row must be the header, e.g. student_id,"
+                                f"{','.join(questions)}")
+    header = [cell.strip() for cell in rows[0]]
+    allowed = ", ".join(questions)
+    if "student_id" not in header:
+        raise ManualScoresError(f"{path}, row 1: no student_id column (the header is {','.join(header)})")
+    for number, name in enumerate(header, 1):
+        if name != "student_id" and name not in questions:
+            raise ManualScoresError(f"{path}, row 1, column {number}: unknown column {name!r}; the columns are "
+                                    f"student_id and the written questions {allowed}")
+        if header.count(name) > 1:
+            raise ManualScoresError(f"{path}, row 1: the column {name!r} appears {header.count(name)} times")
+    known = None if student_ids is None else {_plain_id(s) for s in student_ids}
+    scores: dict[str, dict[str, float]] = {}
+    first_row: dict[str, int] = {}
+    for number, row in enumerate(rows[1:], 2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise ManualScoresError(f"{path}, row {number}: {len(row)} cells, but the header has {len(header)}")
+        record = dict(zip(header, row))
+        student = _plain_id(record["student_id"])
+        if not student:
+            raise ManualScoresError(f"{path}, row {number}, column student_id: empty")
+        if student in first_row:
+            raise ManualScoresError(f"{path}, row {number}, column student_id: {student!r} already has row "
+                                    f"{first_row[student]}")
+        if known is not None and student not in known:
+            listed = ", ".join(sorted(known)[:8]) + (", …" if len(known) > 8 else "")
+            raise ManualScoresError(f"{path}, row {number}, column student_id: unknown student {student!r}; the "
+                                    f"graded submissions are {listed or 'none'}")
+        first_row[student] = number
+        scores[student] = {}
+        for key in header:
+            if key == "student_id" or not record[key].strip():
+                continue
+            where = f"{path}, row {number} (student {student!r}), column {key}"
+            cell = record[key].strip()
+            try:
+                value = float(cell)
+            except ValueError:
+                hint = " (write decimals with a point, e.g. 1.5)" if re.fullmatch(r"\d+,\d+", cell) else ""
+                raise ManualScoresError(f"{where}: {cell!r} is not a number{hint}") from None
+            maximum = questions[key].max_points
+            if not math.isfinite(value) or value < 0:
+                raise ManualScoresError(f"{where}: {cell!r} is not a score between 0 and {fmt_points(maximum)}")
+            if value > maximum:
+                raise ManualScoresError(f"{where}: {cell} is more than the rubric's {fmt_points(maximum)} points")
+            scores[student][key] = value
+    return scores
+
+
+def merge_manual_scores(gradebook_csv: Path, manual: dict[str, dict[str, float]],
+                        questions: dict[str, WrittenQuestion] | None = None) -> None:
+    """Append the written columns to ``gradebook_csv`` (replacing them if a previous merge added them):
+    one column per written question, then ``total_with_written`` (``total`` plus the written points, only when every
+    written question is scored) and ``max_with_written``. ``total`` and ``max`` keep the autograded points. Written
+    atomically; an id in ``manual`` that has no gradebook row is a ManualScoresError."""
+    gradebook_csv = Path(gradebook_csv)
+    questions = load_questions() if questions is None else questions
+    rows = list(csv.reader(io.StringIO(gradebook_csv.read_text(encoding="utf-8"))))
+    if not rows or "student_id" not in rows[0]:
+        raise ManualScoresError(f"{gradebook_csv}: not a gradebook (no student_id column)")
+    added = set(questions) | set(TOTAL_COLUMNS)
+    keep = [i for i, name in enumerate(rows[0]) if name not in added]
+    header = [rows[0][i] for i in keep]
+    col = {name: i for i, name in enumerate(header)}
+    ids = [_plain_id(row[col["student_id"]]) if len(row) == len(rows[0]) else "" for row in rows[1:]]
+    unknown = sorted(set(manual) - set(ids))
+    if unknown:
+        raise ManualScoresError(f"{gradebook_csv}: manual scores for {', '.join(map(repr, unknown))}, who "
+                                f"{'has' if len(unknown) == 1 else 'have'} no row in the gradebook")
+    max_written = math.fsum(q.max_points for q in questions.values())
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header + list(questions) + list(TOTAL_COLUMNS))
+    for student, row in zip(ids, rows[1:]):
+        cells = [row[i] if i < len(row) else "" for i in keep]
+        scored = manual.get(student, {})
+        written = [fmt_points(scored[q]) if q in scored else "" for q in questions]
+
+        def number(name):
+            try:
+                return float(cells[col[name]]) if name in col and cells[col[name]].strip() else None
+            except ValueError:
+                return None
+        total, maximum = number("total"), number("max")
+        complete = total is not None and all(q in scored for q in questions)
+        total_written = fmt_points(total + math.fsum(scored.values())) if complete else ""
+        max_with = fmt_points(maximum + max_written) if maximum is not None else ""
+        writer.writerow(cells + written + [total_written, max_with])
+    atomic_write_text(gradebook_csv, buf.getvalue())
+
+
+# --- the pages ----------------------------------------------------------------------------------------------------
+
+_STATUS_WORD = {"answered": "answered", "empty": "empty", "missing": "no answer"}
+
+_ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+_STYLE = """
+:root { --ok: #1a7f37; --bad: #cf222e; --part: #9a6700; --muted: #59636e; --line: #d1d9e0; --code: #f6f8fa;
+        --ref: #f0f6ff; }
+* { box-sizing: border-box; }
+body { margin: 0; background: #f3f4f6; color: #1f2328;
+       font: 15px/1.55 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; }
+header.top { background: #fff; border-bottom: 1px solid var(--line); padding: .9rem 1.5rem; }
+header.top h1 { font-size: 1.35rem; margin: 0; }
+header.top p { margin: .2rem 0 0; color: var(--muted); }
+nav.questions { margin-top: .5rem; display: flex; gap: .4rem; flex-wrap: wrap; }
+nav.questions a { padding: .15rem .6rem; border: 1px solid var(--line); border-radius: 999px; color: inherit;
+                  text-decoration: none; font-size: .9rem; background: #fff; }
+nav.questions a.current { background: #1f2328; color: #fff; border-color: #1f2328; }
+.layout { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1.25rem; padding: 1.25rem 1.5rem;
+          align-items: start; }
+h2.label { font-size: .8rem; text-transform: uppercase; letter-spacing: .05em; color: var(--muted); margin: 0 0 .6rem; }
+details.prompt > summary { cursor: pointer; font-size: .8rem; text-transform: uppercase; letter-spacing: .05em;
+                           color: var(--muted); font-weight: 700; }
+.md h1, .md h2, .md h3 { font-size: 1.05rem; margin: .8rem 0 .4rem; }
+.reference { position: sticky; top: 1rem; max-height: calc(100vh - 2rem); overflow-y: auto; background: var(--ref);
+             border: 1px solid #c8daf5; border-radius: 10px; padding: 1rem 1.25rem; }
+.reference section, .reference details + section { border-top: 1px solid #c8daf5; margin-top: 1rem; padding-top: .75rem; }
+.rubric { list-style: none; padding: 0; margin: 0; }
+.rubric li { display: grid; grid-template-columns: 3.2rem 1fr; gap: .5rem; margin: .45rem 0; }
+.rubric .pts { font-weight: 700; white-space: nowrap; }
+.card { background: #fff; border: 1px solid var(--line); border-radius: 10px; margin: 0 0 1rem; overflow: hidden; }
+.card > .head { display: flex; align-items: center; gap: .6rem; padding: .55rem 1rem; border-bottom: 1px solid var(--line);
+                background: #fafbfc; }
+.card .sid { font-weight: 700; }
+.card .where { color: var(--muted); font-size: .85rem; }
+.card .score { margin-left: auto; font-weight: 700; white-space: nowrap; }
+.card .score.none { font-weight: 400; color: var(--muted); }
+.card > .body { padding: .25rem 1rem .75rem; }
+.badge { font-size: .75rem; font-weight: 700; text-transform: uppercase; letter-spacing: .04em; padding: .1rem .45rem;
+         border-radius: 4px; }
+.badge.answered { background: #dafbe1; color: var(--ok); }
+.badge.empty { background: #fff8c5; color: var(--part); }
+.badge.missing { background: #ffebe9; color: var(--bad); }
+.status-text { margin: .75rem 0; font-style: italic; color: var(--muted); }
+.extra { border-left: 3px solid #d4a72c; padding: .1rem 0 .1rem .8rem; margin: .75rem 0 .25rem; }
+.extra .note { font-size: .85rem; color: var(--part); margin: .4rem 0; }
+.md > :first-child { margin-top: 0; }
+.md > :last-child { margin-bottom: 0; }
+.md table { border-collapse: collapse; margin: .6rem 0; }
+.md th, .md td { border: 1px solid var(--line); padding: .25rem .55rem; text-align: left; }
+.md pre, pre.tex-error { background: var(--code); padding: .6rem .8rem; border-radius: 6px; overflow-x: auto;
+                         font-size: .85rem; line-height: 1.35; }
+.md code { font-size: .9em; }
+.md :not(pre) > code { background: var(--code); padding: .05rem .3rem; border-radius: 4px; }
+.md img { max-width: 100%; height: auto; border: 1px solid var(--line); }
+.md blockquote { margin: .5rem 0; padding-left: .9rem; border-left: 3px solid var(--line); color: var(--muted); }
+.display { display: block; overflow-x: auto; overflow-y: hidden; margin: .4rem 0; padding: .15rem 0; }
+math { font-family: "STIX Two Math", "Latin Modern Math", "Cambria Math", math; font-size: 1.08em; }
+.tex-error { color: var(--bad); border-bottom: 1px dotted var(--bad); }
+.noimage { display: inline-block; color: var(--bad); background: #ffebe9; padding: .1rem .4rem; border-radius: 4px;
+           font-size: .85rem; }
+main.index { max-width: 70rem; margin: 1.25rem auto; padding: 0 1.5rem; }
+table.grid { border-collapse: collapse; background: #fff; width: 100%; border: 1px solid var(--line); }
+.grid th, .grid td { border-bottom: 1px solid var(--line); padding: .4rem .7rem; text-align: left; }
+.grid td.cell a { color: inherit; text-decoration: none; }
+.grid td.num { white-space: nowrap; font-variant-numeric: tabular-nums; }
+.muted { color: var(--muted); }
+@media (max-width: 900px) { .layout { grid-template-columns: 1fr; } .reference { position: static; max-height: none; } }
+"""
+
+_QUESTION_PAGE = _ENV.from_string("""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{{ csp }}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ q.label }} written answers</title>
+<style>{{ style }}</style>
+</head>
+<body>
+<header class="top">
+  <h1>{{ q.label }} · {{ q.title }}: written answers</h1>
+  <p>{{ counts.answered }} answered · {{ counts.empty }} left empty · {{ counts.missing }} with no answer ·
+     {{ answers|length }} submission{{ "s" if answers|length != 1 }} · rubric {{ pts(q.max_points) }}
+     point{{ "s" if q.max_points != 1 }}{% if scored is not none %} · {{ scored }} scored{% endif %}</p>
+  <nav class="questions"><a href="index.html">all questions</a>
+  {% for other in questions %}<a href="{{ other.id }}.html"{% if other.id == q.id %} class="current"{% endif %}>{{ other.label }}</a>{% endfor %}
+  </nav>
+</header>
+<div class="layout">
+<div class="answers">
+  <h2 class="label">Submissions</h2>
+  {% for a in answers %}
+  <article class="card" id="{{ a.anchor }}">
+    <div class="head">
+      <span class="sid">{{ a.student_id }}</span>
+      <span class="badge {{ a.status }}">{{ status_word[a.status] }}</span>
+      {% if a.cells %}<span class="where">notebook cell{{ "s" if a.cells|length > 1 }} {{ a.cells|join(", ") }}</span>{% endif %}
+      {% if a.score is not none %}<span class="score">{{ pts(a.score) }} / {{ pts(q.max_points) }}</span>
+      {% elif scored is not none %}<span class="score none">not scored</span>{% endif %}
+    </div>
+    <div class="body">
+      {% if a.status == "answered" %}
+      <div class="md">{{ md(a.source, a.attachments) }}</div>
+      {% else %}
+      <p class="status-text">{{ a.reason }}</p>
+      {% endif %}
+      {% for e in a.extra %}
+      <div class="extra">
+        <p class="note">Markdown cell {{ e.index }} is not tagged {{ tag }}{{ q.id }} and is not part of the handout;
+          the student may have answered here:</p>
+        <div class="md">{{ md(e.source, e.attachments) }}</div>
+      </div>
+      {% endfor %}
+    </div>
+  </article>
+  {% else %}
+  <p class="muted">No submissions.</p>
+  {% endfor %}
+</div>
+<aside class="reference">
+  <details class="prompt">
+    <summary>The question, as the students read it</summary>
+    <div class="md">{{ md(q.prompt) }}</div>
+  </details>
+  <section>
+    <h2 class="label">Rubric: {{ pts(q.max_points) }} point{{ "s" if q.max_points != 1 }}</h2>
+    <ul class="rubric">
+    {% for item in q.rubric %}
+      <li><span class="pts">{{ pts(item.points) }} pt{{ "s" if item.points != 1 }}</span><div class="md">{{ md(item.text) }}</div></li>
+    {% endfor %}
+    </ul>
+  </section>
+  <section>
+    <h2 class="label">Reference answer</h2>
+    <div class="md">{{ md(q.reference, q.attachments) }}</div>
+  </section>
+</aside>
+</div>
+</body>
+</html>
+""")
+
+_INDEX_PAGE = _ENV.from_string("""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{{ csp }}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Written answers</title>
+<style>{{ style }}</style>
+</head>
+<body>
+<header class="top">
+  <h1>Written answers</h1>
+  <p>{{ rows|length }} submission{{ "s" if rows|length != 1 }}. Each question's page shows every answer beside the
+     reference answer and the rubric.{% if not has_scores %} Scores: pass a CSV with columns
+     student_id,{{ questions|map(attribute="id")|join(",") }} as --manual-scores.{% endif %}</p>
+  <nav class="questions">{% for q in questions %}<a href="{{ q.id }}.html">{{ q.label }}</a>{% endfor %}</nav>
+</header>
+<main class="index">
+<table class="grid">
+  <thead><tr><th>Submission</th>
+  {% for q in questions %}<th><a href="{{ q.id }}.html">{{ q.label }}</a> <span class="muted">/ {{ pts(q.max_points) }}</span></th>{% endfor %}
+  {% if has_scores %}<th>Written total <span class="muted">/ {{ pts(max_total) }}</span></th>{% endif %}
+  </tr></thead>
+  <tbody>
+  {% for sid, cells in rows %}
+  <tr><td>{{ sid }}</td>
+  {% for q, a in cells %}
+    <td class="cell"><a href="{{ q.id }}.html#{{ a.anchor }}"><span class="badge {{ a.status }}">{{ status_word[a.status] }}</span>
+      {% if a.score is not none %} {{ pts(a.score) }}{% endif %}
+      {% if a.extra and a.status != "answered" %}<span class="muted"> + added cell</span>{% endif %}</a></td>
+  {% endfor %}
+  {% if has_scores %}<td class="num">{{ total(cells) }}</td>{% endif %}
+  </tr>
+  {% endfor %}
+  </tbody>
+</table>
+</main>
+</body>
+</html>
+""")
+
+
+def _md_markup(text: str, attachments: dict | None = None):
+    return Markup(render_markdown(text, attachments))
+
+
+def write_written_reports(out_dir: Path, student_dirs: list[Path], manual_scores: Path | None = None) -> list[Path]:
+    """Write ``out_dir/written/<id>.html`` for each written question and ``out_dir/written/index.html``; return
+    their paths (index first).
+
+    With ``manual_scores`` (a CSV, see ``read_manual_scores``; its ids must be among ``student_dirs``) the scores
+    are shown beside the answers and merged into ``out_dir/gradebook.csv`` when that exists (call this after
+    ``report.write_gradebook``). A ManualScoresError leaves every file as it was.
+    """
+    out_dir = Path(out_dir)
+    questions = load_questions()
+    student_dirs = sorted(map(Path, student_dirs), key=lambda p: p.name)
+    if any(p.resolve() == (out_dir / WRITTEN_DIR).resolve() for p in student_dirs):
+        raise ValueError(f"a submission is named {WRITTEN_DIR!r}, the folder the written-answer pages go to; "
+                         f"rename it")
+    manual = (read_manual_scores(manual_scores, [p.name for p in student_dirs], questions)
+              if manual_scores is not None else None)
+    gradebook = out_dir / "gradebook.csv"
+    if manual is not None and gradebook.exists():
+        merge_manual_scores(gradebook, manual, questions)
+    per_student = {p.name: collect_answers(p, questions) for p in student_dirs}
+    for sid, answers in per_student.items():
+        for key, answer in answers.items():
+            answer.student_id = clean_text(sid)
+            if manual is not None:
+                answer.score = manual.get(_plain_id(sid), {}).get(key)
+    target = out_dir / WRITTEN_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    common = {"csp": _CSP, "style": Markup(_STYLE), "pts": fmt_points, "status_word": _STATUS_WORD, "md": _md_markup,
+              "questions": list(questions.values())}
+    written = []
+    index = target / "index.html"
+    rows = [(clean_text(sid), [(q, answers[q.id]) for q in questions.values()]) for sid, answers in per_student.items()]
+
+    def total(cells) -> str:
+        scores = [a.score for _, a in cells if a.score is not None]
+        missing = len(cells) - len(scores)
+        return fmt_points(math.fsum(scores)) + (f" ({missing} not scored)" if missing else "") if scores else ""
+    atomic_write_text(index, _INDEX_PAGE.render(rows=rows, has_scores=manual is not None, total=total,
+                                                max_total=math.fsum(q.max_points for q in questions.values()),
+                                                **common))
+    written.append(index)
+    for q in questions.values():
+        answers = [per_student[sid][q.id] for sid in per_student]
+        counts = {status: sum(a.status == status for a in answers) for status in _STATUS_WORD}
+        scored = sum(a.score is not None for a in answers) if manual is not None else None
+        page = _QUESTION_PAGE.render(q=q, answers=answers, counts=counts, scored=scored, tag=ANSWER_TAG, **common)
+        path = target / f"{q.id}.html"
+        atomic_write_text(path, page)
+        written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write the written-answer pages (OUT/written/) from a grading "
+                                                 "output directory, and merge manual scores into its gradebook.")
+    parser.add_argument("out", type=Path, help="the directory `make grade` wrote (default there: grades/)")
+    parser.add_argument("--manual-scores", type=Path, metavar="CSV",
+                        help="TA scores: student_id plus one column per written question")
+    args = parser.parse_args(argv)
+    if not args.out.is_dir():
+        print(f"error: {args.out} is not a directory", file=sys.stderr)
+        return 2
+    subs = sorted(p for p in args.out.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and p.name != WRITTEN_DIR
+                  and any((p / name).exists() for name in ("results.json", "meta.json", "answers.json")))
+    try:
+        paths = write_written_reports(args.out, subs, args.manual_scores)
+    except (ManualScoresError, RubricError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(paths)} pages in {args.out / WRITTEN_DIR} for {len(subs)} submissions")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

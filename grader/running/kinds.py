@@ -1,0 +1,275 @@
+"""The kinds of task a worker can run for a check: how to call the student's code, and what a well-formed reply is.
+
+A check asks for a :class:`grader.running.runner.Call` with ``task=<kind name>``; nothing here knows any question.
+Each kind has two halves, kept side by side so they cannot drift apart:
+
+- ``run(module, fn, args, kwargs, spec)`` runs in the sandboxed worker next to student code and returns
+  ``{"value": ...}`` as plain data (see :func:`plain`);
+- ``problem(out, spec)`` runs on the trusted side and says what is wrong with the worker's ``out`` for one call
+  ("" when it has the shape this kind writes). The worker runs beside code that can rewrite it, so its reply is
+  checked like any untrusted input.
+
+This file is mounted into the sandbox beside ``worker.py`` and imported there as ``kinds``: it needs only numpy at
+import time (SymPy and Keras are imported by the kinds that use them, when they run).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MAX_ITEMS = 1_000_000
+
+
+class ReturnTypeError(TypeError):
+    """A student function returned something that is not plain data."""
+
+
+def plain(x, depth: int = 0, budget: list | None = None):
+    """Turn a returned value into dict/list/str/int/float/bool/None/ndarray, without trusting its type."""
+    budget = budget if budget is not None else [MAX_ITEMS]
+    budget[0] -= 1
+    if budget[0] < 0 or depth > 20:
+        raise ReturnTypeError("the returned value is too large or too deeply nested")
+    if isinstance(x, np.ndarray):
+        arr = np.array(x, copy=True, subok=False)
+        if arr.dtype.kind not in "biuf":
+            raise ReturnTypeError(f"returned an array of dtype {arr.dtype}; expected numbers")
+        return arr
+    if isinstance(x, np.generic):
+        if x.dtype.kind not in "biuf":
+            raise ReturnTypeError(f"returned a numpy {x.dtype} scalar; expected a number")
+        return np.array(x, copy=True)
+    if isinstance(x, int) and not isinstance(x, bool) and abs(int(x)) >= 1 << 64:
+        raise ReturnTypeError(f"returned an integer of {int(x).bit_length()} bits; expected numbers that fit in "
+                              f"64 bits")
+    if x is None or type(x) in (bool, int, float, str):
+        return x
+    if isinstance(x, bool):
+        return bool(x)
+    if isinstance(x, int):
+        return int(x)
+    if isinstance(x, float):
+        return float(x)
+    if isinstance(x, (list, tuple)):
+        return [plain(v, depth + 1, budget) for v in x]
+    if isinstance(x, dict):
+        return {str(k): plain(v, depth + 1, budget) for k, v in x.items()}
+    if hasattr(x, "__array__"):
+        return plain(np.asarray(x), depth + 1, budget)
+    raise ReturnTypeError(f"returned a {type(x).__name__}; expected numbers or arrays")
+
+
+class Kind:
+    name = ""
+
+    def run(self, module, fn, args: list, kwargs: dict, spec: dict) -> dict:
+        raise NotImplementedError
+
+    def problem(self, out: dict, spec: dict) -> str:
+        return "" if "value" in out else "no value"
+
+
+class CallKind(Kind):
+    """``fn(*args, **kwargs)``; ``return_args`` lists the positions of arguments to send back after the call (to see
+    what the function did to them in place)."""
+    name = "call"
+
+    def run(self, module, fn, args, kwargs, spec):
+        out = {"value": plain(fn(*args, **kwargs))}
+        if spec.get("return_args"):
+            out["args"] = [plain(args[i]) for i in spec["return_args"]]
+        return out
+
+    def problem(self, out, spec):
+        if "value" not in out:
+            return "no value"
+        returned = out.get("args")
+        if spec.get("return_args") and not (isinstance(returned, list)
+                                            and len(returned) == len(spec["return_args"])):
+            return "no arguments after the call"
+        return ""
+
+
+_LEAVES = {"Symbol": 1, "Integer": 1, "Float": 1, "Const": 1, "Rational": 2}
+
+
+def sympy_tree(expr):
+    """A SymPy expression as nested lists the grader rebuilds from a whitelist (never by parsing text)."""
+    import sympy
+
+    if isinstance(expr, sympy.Symbol):
+        return ["Symbol", expr.name]
+    if isinstance(expr, sympy.Integer):
+        return ["Integer", str(int(expr))]
+    if isinstance(expr, sympy.Rational):
+        return ["Rational", str(expr.p), str(expr.q)]
+    if isinstance(expr, sympy.Float):
+        return ["Float", repr(float(expr))]
+    if expr in (sympy.E, sympy.pi):
+        return ["Const", str(expr)]
+    return [type(expr).__name__, *[sympy_tree(a) for a in expr.args]]
+
+
+def is_tree(tree) -> bool:
+    """A SymPy expression as :func:`sympy_tree` writes it: [head, *args], literals as strings."""
+    if not (isinstance(tree, list) and tree and isinstance(tree[0], str)):
+        return False
+    head, args = tree[0], tree[1:]
+    if head not in _LEAVES:
+        return all(is_tree(a) for a in args)
+    if len(args) != _LEAVES[head] or not all(isinstance(a, str) and len(a) <= 400 for a in args):
+        return False
+    if head in ("Integer", "Rational"):
+        digits = all(a.lstrip("-").isdigit() and a.isascii() for a in args)
+        return digits and (head == "Integer" or args[1].strip("-0") != "")  # no zero denominator
+    if head == "Float":
+        try:
+            float(args[0])
+        except ValueError:
+            return False
+    return head != "Const" or args[0] in ("E", "pi")
+
+
+class SympyMatrix(Kind):
+    """``fn(z)`` for ``n`` real SymPy symbols ``z0 .. z{n-1}``, returning a matrix of expressions. With
+    ``forbid_derivatives`` the function must write its formula itself: SymPy's differentiation raises."""
+    name = "sympy"
+
+    def run(self, module, fn, args, kwargs, spec):
+        import sympy
+
+        z = list(sympy.symbols(f"z0:{int(spec['n'])}", real=True))
+        derivative = sympy.Derivative.__new__
+
+        def refuse(*a, **k):
+            raise RuntimeError(f"{spec['function']} must write its formula itself; asking SymPy to differentiate "
+                               f"(diff, jacobian) is what the check compares against")
+        if spec.get("forbid_derivatives"):
+            sympy.Derivative.__new__ = refuse
+        try:
+            result = sympy.Matrix(fn(z))
+        finally:
+            sympy.Derivative.__new__ = derivative
+        rows, cols = result.shape
+        return {"value": {"shape": [rows, cols],
+                          "entries": [[sympy_tree(result[i, j]) for j in range(cols)] for i in range(rows)]}}
+
+    def problem(self, out, spec):
+        value = out.get("value")
+        shape, entries = (value.get("shape"), value.get("entries")) if isinstance(value, dict) else (None, None)
+        if not (isinstance(shape, list) and len(shape) == 2 and all(type(n) is int and n >= 0 for n in shape)
+                and isinstance(entries, list) and len(entries) == shape[0]
+                and all(isinstance(row, list) and len(row) == shape[1] for row in entries)):
+            return "not a matrix"
+        return "" if all(is_tree(e) for row in entries for e in row) else "not an expression"
+
+
+def keras_spec(model) -> dict:
+    """A Keras model as plain data: its layers (class, units, rate, activation, weights) and how it was compiled."""
+    layers = []
+    for layer in model.layers:
+        cfg = layer.get_config()
+        entry = {"class": type(layer).__name__}
+        for key in ("units", "rate"):
+            if key in cfg:
+                entry[key] = cfg[key]
+        if "activation" in cfg:
+            act = cfg["activation"]
+            entry["activation"] = act if isinstance(act, str) else getattr(act, "__name__", str(act))
+        entry["weights"] = [np.asarray(w, dtype=np.float64) for w in layer.get_weights()]
+        layers.append(entry)
+    optimizer = getattr(model, "optimizer", None)
+    loss = getattr(model, "loss", None)
+    lr = None
+    if optimizer is not None:
+        try:
+            lr = float(np.asarray(optimizer.learning_rate))
+        except Exception:
+            lr = None
+    return {
+        "layers": layers,
+        "input_shape": [d for d in (model.input_shape or ())][1:] if hasattr(model, "input_shape") else None,
+        "params": int(model.count_params()),
+        "optimizer": type(optimizer).__name__ if optimizer is not None else None,
+        "learning_rate": lr,
+        "loss": loss if isinstance(loss, str) or loss is None else getattr(loss, "name", type(loss).__name__),
+    }
+
+
+def spec_problem(spec) -> str:
+    if not (isinstance(spec, dict) and isinstance(spec.get("layers"), list) and type(spec.get("params")) is int
+            and all(isinstance(layer, dict) and isinstance(layer.get("class"), str)
+                    and isinstance(layer.get("weights"), list) for layer in spec["layers"])):
+        return "not a model description"
+    lr = spec.get("learning_rate")
+    return "" if lr is None or (isinstance(lr, (int, float)) and not isinstance(lr, bool)) else "not a learning rate"
+
+
+class KerasBuild(Kind):
+    """``fn()`` builds a Keras model (Keras seeded with ``seed``, default 0); the reply describes it."""
+    name = "keras_build"
+
+    def run(self, module, fn, args, kwargs, spec):
+        import keras
+
+        keras.utils.set_random_seed(int(spec.get("seed", 0)))
+        return {"value": keras_spec(fn())}
+
+    def problem(self, out, spec):
+        return spec_problem(out.get("value"))
+
+
+class KerasTrain(Kind):
+    """``fn()`` builds a model, then the module's ``train_function`` trains it on ``args``; the reply is the trained
+    model's description and the returned history (a dict of lists of numbers)."""
+    name = "keras_train"
+
+    def run(self, module, fn, args, kwargs, spec):
+        import keras
+
+        keras.utils.set_random_seed(int(spec.get("seed", 0)))
+        model = fn()
+        train = getattr(module, spec["train_function"], None)
+        if train is None or not callable(train):
+            raise AttributeError(f"your module has no function {spec['train_function']}()")
+        history = train(model, *args, **kwargs)
+        hist = {}
+        if isinstance(history, dict):
+            for k, v in history.items():
+                try:
+                    hist[str(k)] = [float(x) for x in v]
+                except (TypeError, ValueError):
+                    pass
+        return {"value": {"spec": keras_spec(model), "history": hist}}
+
+    def problem(self, out, spec):
+        value = out.get("value")
+        if not isinstance(value, dict) or not isinstance(value.get("history"), dict) or not all(
+                isinstance(v, list) and all(isinstance(x, (int, float)) for x in v) for v in value["history"].values()):
+            return "no training history"
+        return spec_problem(value.get("spec"))
+
+
+class TrainEpochs(Kind):
+    """``fn(*args, <callback>=record, **kwargs)``, where the student's training calls ``record(...)`` after each epoch
+    (``callback`` names the keyword, default ``on_epoch_end``). The reply is ``{"result": what fn returned,
+    "epochs": [the arguments of each record call]}``, so the grader can evaluate every epoch itself."""
+    name = "train_epochs"
+
+    def run(self, module, fn, args, kwargs, spec):
+        snapshots = []
+
+        def record(*values):
+            snapshots.append(plain(list(values)))
+        result = fn(*args, **{spec.get("callback", "on_epoch_end"): record}, **kwargs)
+        return {"value": {"result": plain(result), "epochs": snapshots}}
+
+    def problem(self, out, spec):
+        value = out.get("value")
+        if not (isinstance(value, dict) and "result" in value and isinstance(value.get("epochs"), list)
+                and all(isinstance(e, list) for e in value["epochs"])):
+            return "not a training result"
+        return ""
+
+
+KINDS = {kind.name: kind for kind in (CallKind(), SympyMatrix(), KerasBuild(), KerasTrain(), TrainEpochs())}

@@ -1,0 +1,125 @@
+"""The sandboxed worker: imports one student module and runs the calls the trusted grader asked for.
+
+Runs inside bubblewrap as ``python -E -s -B /kit/worker.py /job /submission/<stem>.py``, with this file,
+``kinds.py`` and ``protocol.py`` mounted at /kit. It reads ``/job/request.json`` (arrays in
+``/job/arrays/*.npy``) and writes one :mod:`protocol` message to file descriptor 3. Everything here runs next to untrusted code, so nothing it returns
+is trusted: the grader re-checks every value itself. Its only jobs are to call the student's functions, turn what
+comes back into plain data, and report errors in words a student understands.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import kinds
+import numpy as np
+import protocol
+from kinds import ReturnTypeError, plain  # noqa: F401 (plain: the tests use it from here)
+
+
+def describe_error(exc: BaseException, student_file: str) -> str:
+    """One short paragraph: the exception and the student's own frames, never ours."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == student_file]
+    name = Path(student_file).name
+    lines = [f"  {name} line {f.lineno}, in {f.name}: {(f.line or '').strip()}" for f in frames[-4:]]
+    if isinstance(exc, SystemExit):
+        head = f"called sys.exit({exc.code!r})"
+    elif isinstance(exc, KeyboardInterrupt):
+        head = "raised KeyboardInterrupt"
+    elif isinstance(exc, SyntaxError):
+        head = f"SyntaxError: {exc.msg} ({name} line {exc.lineno})"
+    else:
+        head = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        if isinstance(exc, NotImplementedError) and not str(exc):
+            head = "NotImplementedError: this function is still the stub"
+    return "\n".join([head, *lines])
+
+
+def resolve(arg, job: Path):
+    """Arguments arrive as JSON; special forms name arrays, callables and symbols."""
+    if isinstance(arg, dict):
+        if "$npy" in arg:
+            arr = np.load(job / "arrays" / f"{arg['$npy']}.npy", allow_pickle=False)
+            if "divisor" in arg:
+                arr = arr.astype(arg["dtype"]) / np.dtype(arg["dtype"]).type(arg["divisor"])
+            return arr
+        if "$interp" in arg:
+            xs = np.load(job / "arrays" / f"{arg['$interp']}_x.npy", allow_pickle=False)
+            ys = np.load(job / "arrays" / f"{arg['$interp']}_y.npy", allow_pickle=False)
+
+            def f(x):
+                return np.interp(np.asarray(x, dtype=np.float64), xs, ys)
+            return f
+        if "$rng" in arg:
+            return np.random.default_rng(arg["$rng"])
+        return {k: resolve(v, job) for k, v in arg.items()}
+    if isinstance(arg, list):
+        return [resolve(v, job) for v in arg]
+    return arg
+
+
+def run_task(module, spec: dict, job: Path):
+    fn = getattr(module, spec["function"], None)
+    if fn is None or not callable(fn):
+        raise AttributeError(f"your module has no function {spec['function']}()")
+    kind = kinds.KINDS.get(spec.get("task", "call"))
+    if kind is None:
+        raise ValueError(f"unknown task kind {spec.get('task')!r}")
+    args = [resolve(a, job) for a in spec.get("args", [])]
+    kwargs = {k: resolve(v, job) for k, v in spec.get("kwargs", {}).items()}
+    return kind.run(module, fn, args, kwargs, spec)
+
+
+def main() -> None:
+    job, student_file = Path(sys.argv[1]), sys.argv[2]
+    reply_fd = os.dup(3)
+    os.close(3)
+    request = json.loads((job / "request.json").read_text())
+    t0 = time.perf_counter()
+    for name in request.get("preload", []):
+        __import__(name)
+    reply = {"timings": {"preload": time.perf_counter() - t0}, "calls": {}}
+    np.random.seed(0)
+    t1 = time.perf_counter()
+    module = None
+    try:
+        spec = importlib.util.spec_from_file_location(request["module"], student_file)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[request["module"]] = module
+        spec.loader.exec_module(module)
+        reply["import"] = {"ok": True}
+    except BaseException as exc:  # a student module may raise anything, SystemExit included
+        reply["import"] = {"ok": False, "error": describe_error(exc, student_file)}
+    reply["timings"]["import"] = time.perf_counter() - t1
+    if module is not None and reply["import"]["ok"]:
+        for call in request["calls"]:
+            np.random.seed(0)
+            start = time.perf_counter()
+            try:
+                out = run_task(module, call, job)
+                out["ok"] = True
+            except ReturnTypeError as exc:
+                out = {"ok": False, "error": f"{call['function']}() {exc}"}
+            except BaseException as exc:
+                out = {"ok": False, "error": describe_error(exc, student_file)}
+            out["seconds"] = time.perf_counter() - start
+            reply["calls"][call["id"]] = out
+    try:
+        data = protocol.encode(reply)
+    except Exception as exc:
+        data = protocol.encode({"import": reply.get("import"), "calls": {}, "error": f"could not encode: {exc}"})
+    with os.fdopen(reply_fd, "wb") as f:
+        f.write(data)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
