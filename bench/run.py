@@ -40,13 +40,13 @@ import threading
 import time
 from pathlib import Path
 
+from grader import registry
+from grader.checking.command import checks_command
 from nnkit import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
-CHECKS = ROOT / "grader" / "checks"
 EXAMPLES = ROOT / "examples" / "submissions"
-STEMS = ("q1_expressivity", "q2_softmax_jacobian", "q3_fashion_mnist", "q4_numpy_backprop")
-TRAINING_STEMS = ("q3_fashion_mnist", "q4_numpy_backprop")
+STEMS = registry.stems()
 PARTS = ("grader", "whole", "cache", "batch", "q4", "q3")  # cheapest first, so a short run still reports something
 COPY_OF = "missing_sigmoid_derivative"
 
@@ -155,8 +155,12 @@ def run_timed(cmd: list[str], env: dict | None = None, poll: bool = False, timeo
 
 # -- grader: per question of the reference submission ------------------------------------------------------------
 
-def check_files(stem: str) -> list[str]:
-    return [str(CHECKS / f"test_{stem}.py"), str(CHECKS / "hidden" / f"test_{stem}_hidden.py")]
+def has_training(stem: str) -> bool:
+    """Whether a question has checks that train (their marker says training=True)."""
+    from grader.shipping.local import collect
+
+    return any(item.get_closest_marker("check").kwargs.get("training")
+               for item in collect(registry.by_stem(stem).check_files()))
 
 
 def prepare(src: Path, work: Path) -> Path:
@@ -174,8 +178,8 @@ def sandbox_start(n: int) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="bench-sandbox-") as tmp:
         os.chmod(tmp, 0o755)
-        binds = {tmp: "/job", str(runner.KIT / "worker.py"): "/kit/worker.py",
-                 str(runner.KIT / "protocol.py"): "/kit/protocol.py", str(runner.NNKIT): str(runner.NNKIT)}
+        binds = {tmp: "/job", **{str(runner.RUNNING / name): f"/kit/{name}" for name in runner.WORKER_FILES},
+                 str(runner.NNKIT): str(runner.NNKIT)}
         out = {}
         for name, code in (("interpreter", "pass"), ("interpreter_numpy", "import numpy, json")):
             walls = []
@@ -193,10 +197,7 @@ def sandbox_start(n: int) -> dict:
 
 def grade_question(root: Path, stem: str, training: bool, work: Path) -> dict:
     record = work / f"record-{stem}-{training}.json"
-    cmd = [sys.executable, "-m", "pytest", "-c", str(CHECKS / "pytest.ini"), "--rootdir", str(ROOT),
-           *check_files(stem), "--submission", str(root), "--record", str(record)]
-    if not training:
-        cmd.append("--skip-training")
+    cmd = checks_command([registry.by_stem(stem)], root, record, training=training)
     r = run_timed(cmd, env={"PYTHONDONTWRITEBYTECODE": "1"}, poll=True, timeout=1200)
     if r["returncode"] not in (0, 1) or not record.exists():
         raise RuntimeError(f"pytest for {stem} exited with {r['returncode']}:\n{(r['stdout'] + r['stderr'])[-3000:]}")
@@ -219,7 +220,7 @@ def part_grader(args, work: Path) -> dict:
     stems = [s for s in STEMS if (root / f"{s}.py").exists()]
     start = sandbox_start(max(args.runs, 3))
     start_s = start["interpreter_numpy"]["median"]
-    modes = [(s, False) for s in stems] + [(s, True) for s in stems if s in TRAINING_STEMS and not args.smoke]
+    modes = [(s, False) for s in stems] + [(s, True) for s in stems if has_training(s) and not args.smoke]
     raw: dict[str, list[dict]] = {f"{s}{'+training' if t else ''}": [] for s, t in modes}
     for i in range(args.runs):
         for stem, training in modes:
@@ -261,12 +262,10 @@ def part_grader(args, work: Path) -> dict:
 def part_whole(args, work: Path) -> dict:
     """The reference as grader.shipping.grade grades it: one pytest process for every check, without the training checks."""
     root = prepare(args.reference, work)
-    files = [f for s in STEMS for f in check_files(s)]
     walls, cpus = [], []
     for i in range(args.runs):
         record = work / "record-whole.json"
-        cmd = [sys.executable, "-m", "pytest", "-c", str(CHECKS / "pytest.ini"), "--rootdir", str(ROOT), *files,
-               "--submission", str(root), "--record", str(record), "--skip-training"]
+        cmd = checks_command(registry.questions(), root, record, training=False)
         r = run_timed(cmd, env={"PYTHONDONTWRITEBYTECODE": "1"}, poll=True, timeout=1200)
         if r["returncode"] not in (0, 1) or not record.exists():
             raise RuntimeError(f"pytest exited with {r['returncode']}:\n{(r['stdout'] + r['stderr'])[-3000:]}")

@@ -19,8 +19,8 @@ instructor-only: the student bundle leaves every such folder out. Points, visibi
 attached to each check by its ``@pytest.mark.check`` marker; which question a check belongs to is the folder it is in.
 
 Labels have one form, ``q<number>`` (``q4``), and a part of a question one more letter (``q1a``): the command line
-(``make check Q=q4``), the written-answer tags (``answer:q1a``) and the check markers use it. Pages print it in
-upper case.
+(``make check Q=q4``), the written-answer tags (``answer:q1a``) and the check markers use it. Pages print it
+with a capital Q (``Q1a``, :func:`heading`).
 """
 
 from __future__ import annotations
@@ -39,6 +39,11 @@ _LABEL = re.compile(r"q(\d+)")
 _PART = re.compile(r"q\d+[a-z]?")
 _STEM = re.compile(r"[a-z][a-z0-9_]*")
 _KEYS = {"label", "title", "parts", "preload", "plots"}
+
+
+def heading(label: str) -> str:
+    """How pages print a question's or a part's label: ``q4`` as ``Q4``, ``q1a`` as ``Q1a``."""
+    return "Q" + label[1:]
 
 
 class RegistryError(ValueError):
@@ -62,7 +67,7 @@ class Question:
     @property
     def heading(self) -> str:
         """How pages print the label: ``Q4``."""
-        return self.label.upper()
+        return heading(self.label)
 
     @property
     def package(self) -> str:

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import nbformat
 
+from grader import registry
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "examples" / "submissions"
-STEMS = ("q1_expressivity", "q2_softmax_jacobian", "q3_fashion_mnist", "q4_numpy_backprop")
+STEMS = registry.stems()
 
 
 def ref(stem: str) -> str:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from grader import registry
+from grader.checking.command import checks_command
+
 ROOT = Path(__file__).resolve().parents[1]
-CHECKS = ROOT / "grader" / "checks"
 # adversarial submissions, graded by test_adversarial.py; never collected (one holds a conftest.py, one a numpy.py)
 collect_ignore = ["adversarial"]
 
@@ -28,16 +29,9 @@ def mutate(source: str, old: str, new: str, count: int = 1) -> str:
 
 def run_checks(submission: Path, stems, tmp: Path, training: bool = False, hidden: bool = True) -> dict:
     """Run the graded checks of ``stems`` on a submission directory; return {test name: record}."""
-    files = []
-    for stem in stems:
-        files.append(str(CHECKS / f"test_{stem}.py"))
-        if hidden:
-            files.append(str(CHECKS / "hidden" / f"test_{stem}_hidden.py"))
     record = tmp / "record.json"
-    cmd = [sys.executable, "-m", "pytest", "-c", str(CHECKS / "pytest.ini"), "--rootdir", str(ROOT), *files,
-           "--submission", str(submission), "--record", str(record)]
-    if not training:
-        cmd.append("--skip-training")
+    cmd = checks_command([registry.by_stem(stem) for stem in stems], submission, record, hidden=hidden,
+                         training=training)
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
     data = json.loads(record.read_text())
@@ -76,4 +70,4 @@ def failed(results: dict) -> set[str]:
 
 def pytest_configure(config):
     # the graded checks' marker, for tests that import a check module and call a check directly
-    config.addinivalue_line("markers", "check(points, hidden=False, training=False): a graded check")
+    config.addinivalue_line("markers", "check(points, hidden=False, training=False, part=None): a graded check")

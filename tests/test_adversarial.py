@@ -29,9 +29,11 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
+from grader import registry
+
 CORPUS = ROOT / "tests" / "adversarial"
 EXPECTATIONS = json.loads((CORPUS / "expectations.json").read_text(encoding="utf-8"))
-STEMS = ("q1_expressivity", "q2_softmax_jacobian", "q3_fashion_mnist", "q4_numpy_backprop")
+STEMS = registry.stems()
 CANARY = "NNKIT_ADVERSARIAL_CANARY"
 # Kit files no submission may change, hashed before and after the batch.
 KIT_DIRS = ("grader", "solutions", "nnkit", "assignments")

@@ -278,7 +278,7 @@ def test_gradebook_sums_per_question_sorted_with_a_flagged_corrupt_row(tmp_path)
     (tmp_path / "dave" / "results.json").unlink()
     report.write_gradebook(tmp_path, dirs)
     header = (tmp_path / "gradebook.csv").read_text(encoding="utf-8").splitlines()[0]
-    assert header == ",".join(report.GRADEBOOK_HEADER)
+    assert header == ",".join(report.gradebook_header())
     assert header.startswith("student_id,q1_expressivity,q2_softmax_jacobian,q3_fashion_mnist,q4_numpy_backprop,"
                              "total,max")
     rows = read_gradebook(tmp_path)
@@ -289,7 +289,7 @@ def test_gradebook_sums_per_question_sorted_with_a_flagged_corrupt_row(tmp_path)
     assert alice["note"] == "q3_fashion_mnist: timed out after 60 s (killed)"
     assert rows[2] == {**alice, "student_id": "carol"}
     for bad, why in ((rows[1], "not valid JSON"), (rows[3], "results.json is missing")):
-        assert [bad[c] for c in report.GRADEBOOK_HEADER[1:-1]] == [""] * 6
+        assert [bad[c] for c in report.gradebook_header()[1:-1]] == [""] * 6
         assert bad["note"].startswith("not graded: ") and why in bad["note"]
 
 
@@ -379,10 +379,7 @@ def test_write_feedback_leaves_only_the_reports(tmp_path):
 
 
 def schema_errors(data):
-    schema = json.loads(report.SCHEMA_PATH.read_text(encoding="utf-8"))
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return list(cls(schema).iter_errors(data))
+    return list(report.results_validator().iter_errors(data))
 
 
 def sample_results():

@@ -120,7 +120,7 @@ def test_merge_refuses_overlapping_shards(runs, tmp_path):
 def test_make_passes_shard_and_merge_arguments():
     dry = subprocess.run(["make", "-n", "grade", "SHARD=2/3", "OUT=grades-2", "FAIL_UNDER=10"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
-    assert "-m grader.shipping.grade" in dry and "--out grades-2" in dry and "--shard 2/3" in dry and "--fail-under 10" in dry
+    assert "-m grader.shipping.cli grade" in dry and "--out grades-2" in dry and "--shard 2/3" in dry and "--fail-under 10" in dry
     dry = subprocess.run(["make", "-n", "merge", "SHARDS=grades-1 grades-2", "OUT=grades"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
-    assert "-m grader.shipping.merge --out grades grades-1 grades-2" in dry
+    assert "-m grader.shipping.cli merge --out grades grades-1 grades-2" in dry

@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from grader import registry
 from grader.reporting import similarity
 from nnkit.stubgen import generate
 
 ROOT = Path(__file__).resolve().parents[1]
-Q1, Q2, Q3, Q4 = similarity.STEMS
+Q1, Q2, Q3, Q4 = registry.stems()
 XSS = "<script>alert(1)</script>"
 
 # Two independent answers to Q2: A vectorised (diag(y) - outer(y, y)), B with explicit loops.
@@ -597,7 +598,7 @@ def test_untouched_stub_code_is_not_tokenised_again_but_gives_the_same_tokens(st
     snippets = ["x = 1\n", "def extra(a):\n    return a\n", "@decorator\n", "    pass\n", "'''\n", "(\n", "\n",
                 "# note\n", "class K:\n    y = 2\n", "        return 3\n", "\\\n", '"""doc"""\n',
                 "async def g():\n    pass\n"]
-    for stem in similarity.STEMS:
+    for stem in registry.stems():
         lines = similarity._decode((stubs / f"{stem}.py").read_bytes())
         stub_ = similarity._Stub(lines, *similarity._normalise(lines))
         for _ in range(12):
@@ -650,7 +651,7 @@ def random_module(rng: random.Random, functions: int) -> str:
 def test_a_class_of_a_hundred_is_fast(tmp_path, stubs):
     """100 submissions of all four questions, with a ring of 10 copying each other, take a few seconds at most."""
     rng = random.Random(0)
-    stems = similarity.STEMS
+    stems = registry.stems()
     todo = {stem: [n.name for n in ast.walk(ast.parse(stub(stubs, stem))) if isinstance(n, ast.FunctionDef)
                    and any(isinstance(s, ast.Raise) and "NotImplementedError" in ast.unparse(s) for s in n.body)]
             for stem in stems}

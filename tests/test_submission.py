@@ -21,8 +21,11 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
+from grader import registry
 from grader.intake import submission
-from grader.intake.submission import STEMS, SubmissionError, discover, prepare
+from grader.intake.submission import SubmissionError, discover, prepare
+
+STEMS = registry.stems()
 
 Q1 = "import numpy as np\n\n\ndef box_network(h, delta):\n    return {}\n"
 Q2 = "def softmax(z):\n    return z\n"
@@ -179,7 +182,7 @@ def test_zip_with_wrapping_folder(tmp_path):
     prepared = _prepare(tmp_path, archive)
     assert prepared.sources["q1_expressivity"] == "module" and prepared.sources["q3_fashion_mnist"] == "notebook"
     assert sorted(_written(prepared)) == ["q1_expressivity.py", "q3_fashion_mnist.py"]
-    assert prepared.general == ["ignored 1 other file: hw1/notes.txt — only the four question files are graded"]
+    assert prepared.general == ["ignored 1 other file: hw1/notes.txt — only the question files are graded"]
 
 
 def test_zip_unsafe_paths_are_skipped(tmp_path):
@@ -363,7 +366,7 @@ def test_shadowing_files_are_ignored(tmp_path):
     prepared = _prepare(tmp_path, folder)
     assert _written(prepared) == {"q1_expressivity.py": Q1}
     assert prepared.general == ["ignored 5 other files: conftest.py, keras/__init__.py, numpy.py, sitecustomize.py, "
-                                "x.pth — only the four question files are graded"]
+                                "x.pth — only the question files are graded"]
 
 
 def test_directory_symlinks_are_not_followed(tmp_path):

@@ -15,6 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from grader import registry
 from grader.reporting import written
 from nnkit.stubgen import PLACEHOLDER
 
@@ -47,7 +48,7 @@ def handout_cells(stem, edits=None, added=None):
 
 
 def answers_json(**stems):
-    return {stem: stems.get(stem, []) for stem in written.STEMS}
+    return {stem: stems.get(stem, []) for stem in registry.stems()}
 
 
 @pytest.fixture

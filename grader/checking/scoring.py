@@ -18,7 +18,7 @@ def results_json(record: dict, execution_time: float, sandboxed: bool) -> dict:
         stem = check["stem"]
         counters[stem] += 1
         part = check.get("part") or registry.by_stem(stem).label
-        name = f"{part.upper()}: {check['title']}"
+        name = f"{registry.heading(part)}: {check['title']}"
         if m := _PARAM.search(check["nodeid"]):
             name = f"{name} [{m.group(1)}]"
         tests.append({

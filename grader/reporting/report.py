@@ -26,12 +26,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jinja2
 import jsonschema
 from junitparser import Error, Failure, JUnitXml, TestCase, TestSuite
 
 from grader import registry
 from grader.files import atomic_write_bytes, atomic_write_text, csv_safe
+from grader.reporting.html import render
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schema" / "results.schema.json"
 
@@ -55,7 +55,8 @@ def gradebook_header() -> tuple[str, ...]:
     return ("student_id", *registry.stems(), "total", "max", "note")
 
 
-def _validator() -> jsonschema.protocols.Validator:
+def results_validator() -> jsonschema.protocols.Validator:
+    """The results.json schema with its stems filled in from the registry."""
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     schema["$defs"]["stem"]["enum"] = list(registry.stems())  # the questions are the registry's, not the file's
     cls = jsonschema.validators.validator_for(schema)
@@ -65,7 +66,7 @@ def _validator() -> jsonschema.protocols.Validator:
 
 def validate_results(data) -> None:
     """Raise :class:`ResultsError` unless ``data`` follows ``schema/results.schema.json``."""
-    error = jsonschema.exceptions.best_match(_validator().iter_errors(data))
+    error = jsonschema.exceptions.best_match(results_validator().iter_errors(data))
     if error is not None:
         message = error.message if len(error.message) <= 200 else error.message[:200] + "…"
         raise ResultsError(f"results.json does not match the schema at {error.json_path}: {message}")
@@ -251,6 +252,17 @@ class FeedbackView:
         return any(c.withheld for q in self.questions for c in q.checks)
 
 
+def _part(test: dict, stem: str) -> str:
+    """The part a check grades: its second tag when that is one of the question's parts (the grader writes it), else
+    the part whose upper-case label prefixes the name (results written without it), else ""."""
+    known = registry.by_stem(stem)
+    parts = [*known.parts, known.label]
+    tags = test.get("tags", [])
+    if len(tags) > 1 and tags[1] in parts:
+        return tags[1]
+    return next((p for p in parts if _str(test.get("name")).startswith(f"{registry.heading(p)}: ")), "")
+
+
 def _number_key(test: dict) -> tuple:
     parts = _str(test.get("number")).split(".")
     return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else ()
@@ -301,7 +313,8 @@ def build_view(sub_dir: Path) -> FeedbackView:
         name = clean_text(test["name"]).strip()
         withheld = test.get("visibility", default_visibility) in WITHHELD
         q = question(test["tags"][0])
-        part = _str(test["tags"][1]).upper() if len(test["tags"]) > 1 else ""
+        part = _part(test, q.stem)
+        part = registry.heading(part) if part else ""
         q.checks.append(CheckView(
             label=part if part and part != q.label else "",
             title=name.removeprefix(f"{part}: ") if part else name,
@@ -437,179 +450,14 @@ def _markdown_body(view: FeedbackView) -> list[str]:
     return out
 
 
-_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-
-_HTML = jinja2.Environment(
-    autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-).from_string("""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{{ csp }}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Feedback for {{ v.student_id }}</title>
-<style>
-:root { --ok: #1a7f37; --bad: #cf222e; --part: #9a6700; --muted: #59636e; --line: #d1d9e0; --code: #f6f8fa; }
-* { box-sizing: border-box; }
-body { margin: 0; background: #f3f4f6; color: #1f2328;
-       font: 16px/1.5 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; }
-main { max-width: 56rem; margin: 2rem auto; padding: 2rem 2.5rem; background: #fff; border: 1px solid var(--line);
-       border-radius: 10px; }
-header { display: flex; justify-content: space-between; align-items: flex-start; gap: 1rem;
-         border-bottom: 1px solid var(--line); padding-bottom: 1rem; }
-h1 { font-size: 1.6rem; margin: 0; }
-h2 { font-size: 1.25rem; margin: 0; }
-h3 { font-size: 1rem; margin: 1.25rem 0 .5rem; color: var(--muted); text-transform: uppercase; letter-spacing: .04em; }
-.muted { color: var(--muted); }
-.total { text-align: right; white-space: nowrap; }
-.total .big { font-size: 2rem; font-weight: 700; line-height: 1.1; }
-.lead { margin: 1rem 0; }
-table.summary { width: 100%; border-collapse: collapse; margin: 1rem 0 .5rem; }
-.summary th, .summary td { padding: .45rem .6rem; border-bottom: 1px solid var(--line); text-align: left; }
-.summary th { font-size: .85rem; color: var(--muted); font-weight: 600; }
-.summary td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
-.summary a { color: inherit; text-decoration: none; }
-.bar { width: 8rem; height: .5rem; background: #e5e7eb; border-radius: 4px; overflow: hidden; }
-.bar span { display: block; height: 100%; background: var(--ok); }
-.pill { display: inline-block; font-size: .75rem; padding: 0 .45rem; border-radius: 999px; margin-left: .4rem;
-        background: #fff8c5; color: var(--part); border: 1px solid #e7d27c; }
-section.question { margin-top: 2rem; padding-top: 1.25rem; border-top: 2px solid var(--line); }
-.qhead { display: flex; justify-content: space-between; align-items: baseline; gap: 1rem; }
-.qhead .pts { font-weight: 700; white-space: nowrap; font-variant-numeric: tabular-nums; }
-.qlabel, .clabel { font-weight: 700; color: var(--muted); margin-right: .35rem; }
-ul.notes { margin: .5rem 0; padding-left: 1.25rem; }
-.alert { margin: .75rem 0; padding: .6rem .9rem; border-radius: 6px; border: 1px solid #e7d27c; background: #fff8c5; }
-.info { margin: .75rem 0; padding: .6rem .9rem; border-radius: 6px; border: 1px solid var(--line);
-        background: var(--code); }
-ol.checks { list-style: none; padding: 0; margin: 0; }
-.check { border: 1px solid var(--line); border-left-width: 4px; border-radius: 6px; padding: .5rem .75rem;
-         margin: .5rem 0; }
-.check.passed { border-left-color: var(--ok); }
-.check.failed { border-left-color: var(--bad); }
-.check.partial { border-left-color: var(--part); }
-.row { display: flex; gap: .6rem; align-items: baseline; }
-.mark { font-weight: 700; width: 1.1rem; flex: none; }
-.passed .mark { color: var(--ok); }
-.failed .mark { color: var(--bad); }
-.partial .mark { color: var(--part); }
-.row .title { flex: 1; }
-.row .pts { white-space: nowrap; font-variant-numeric: tabular-nums; color: var(--muted); }
-.withheld { margin: .25rem 0 0 1.7rem; font-size: .9rem; color: var(--muted); font-style: italic; }
-pre { background: var(--code); border: 1px solid var(--line); border-radius: 6px; padding: .6rem .8rem; margin: .5rem 0;
-      font: 13.5px/1.45 ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace;
-      white-space: pre-wrap; overflow-wrap: anywhere; }
-.check pre { margin-left: 1.7rem; }
-details { margin: .75rem 0; }
-summary { cursor: pointer; color: var(--muted); }
-figure { margin: 1rem 0; }
-figure img { max-width: 100%; border: 1px solid var(--line); border-radius: 6px; }
-figcaption { font-size: .85rem; color: var(--muted); }
-.missing { color: var(--muted); font-style: italic; }
-footer { margin-top: 2.5rem; padding-top: .75rem; border-top: 1px solid var(--line); font-size: .8rem;
-         color: var(--muted); overflow-wrap: anywhere; }
-code { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .9em; }
-</style>
-</head>
-<body>
-<main>
-<header>
-  <div>
-    <h1>Feedback for {{ v.student_id }}</h1>
-    {% if v.output %}<div class="muted">{{ v.output }}</div>{% endif %}
-  </div>
-  {% if not v.problem %}
-  <div class="total">
-    <div class="big">{{ pts(v.score) }} / {{ pts(v.max_score) }}</div><div class="muted">points</div>
-  </div>
-  {% endif %}
-</header>
-{% if v.problem %}
-<p class="lead">{{ problem_text }}</p>
-<pre>{{ v.problem }}</pre>
-{% else %}
-<p class="lead">{{ all_passed_text if v.all_passed else failed_text }}</p>
-{% if v.general %}
-<div class="info"><strong>About your submission</strong>
-  <ul class="notes">{% for s in v.general %}<li>{{ s }}</li>{% endfor %}</ul>
-</div>
-{% endif %}
-<table class="summary">
-  <thead><tr><th>Question</th><th class="num">Points</th><th></th><th class="num">Checks passed</th></tr></thead>
-  <tbody>
-  {% for q in v.questions %}
-  <tr>
-    <td><a href="#{{ q.stem }}"><span class="qlabel">{{ q.label }}</span>{{ q.title }}</a>
-      {% if q.worker_word %}<span class="pill">{{ q.worker_word }}</span>{% endif %}</td>
-    <td class="num">{{ pts(q.score) }} / {{ pts(q.max_score) }}</td>
-    <td><div class="bar"><span style="width: {{ pct(q.score, q.max_score) }}%"></span></div></td>
-    <td class="num">{{ q.n_passed }} of {{ q.checks|length }}</td>
-  </tr>
-  {% endfor %}
-  </tbody>
-</table>
-{% for q in v.questions %}
-<section class="question" id="{{ q.stem }}">
-  <div class="qhead">
-    <h2><span class="qlabel">{{ q.label }}</span>{{ q.title }}</h2>
-    <span class="pts">{{ pts(q.score) }} / {{ pts(q.max_score) }}</span>
-  </div>
-  {% if q.source_text %}<p class="muted">{{ q.source_text }}</p>{% endif %}
-  {% if q.notes %}<ul class="notes">{% for n in q.notes %}<li>{{ n }}</li>{% endfor %}</ul>{% endif %}
-  {% if q.worker_text %}<div class="alert">{{ q.worker_text }}</div>{% endif %}
-  {% if q.error %}<p>{{ error_text }}</p><pre>{{ q.error }}</pre>{% endif %}
-  {% if q.checks %}
-  <h3>Checks</h3>
-  <ol class="checks">
-  {% for c in q.checks %}
-    <li class="check {{ c.state }}">
-      <div class="row"><span class="mark">{{ marks[c.state] }}</span>
-        <span class="title">{% if c.label %}<span class="clabel">{{ c.label }}</span>{% endif %}{{ c.title }}</span>
-        <span class="pts">{{ pts(c.score) }} / {{ pts(c.max_score) }}</span></div>
-      {% if c.withheld %}<p class="withheld">Hidden check: its details are not shown.</p>{% endif %}
-      {% if c.output %}<pre>{{ c.output }}</pre>{% endif %}
-    </li>
-  {% endfor %}
-  </ol>
-  {% endif %}
-  {% if q.stdout %}
-  <details><summary>What your code printed (the beginning)</summary><pre>{{ q.stdout }}</pre></details>
-  {% endif %}
-  {% if q.plots %}<h3>Plots</h3>{% endif %}
-  {% for p in q.plots %}
-  {% if p.data_uri %}
-  <figure><img src="{{ p.data_uri }}" alt="{{ p.caption }}"><figcaption>{{ p.caption }}</figcaption></figure>
-  {% else %}
-  <p class="missing">No plot: <code>{{ p.path }}</code> was not produced; your code may have stopped before
-    drawing it.</p>
-  {% endif %}
-  {% endfor %}
-</section>
-{% endfor %}
-{% if v.has_withheld %}
-<p class="muted">{{ hidden_text }}</p>
-{% endif %}
-{% endif %}
-{% if v.kit_version or v.digest %}
-<footer>
-  {% if v.kit_version %}nn-autograder-kit {{ v.kit_version }}{% endif %}
-  {% if v.kit_version and v.digest %} · {% endif %}
-  {% if v.digest %}submission digest <code>{{ v.digest }}</code>{% endif %}
-</footer>
-{% endif %}
-</main>
-</body>
-</html>
-""")
-
-
 def _pct(score: float, max_score: float) -> str:
     return f"{100 * min(max(score / max_score, 0.0), 1.0):.1f}" if max_score > 0 else "0"
 
 
 def render_html(view: FeedbackView) -> str:
-    return _HTML.render(v=view, pts=fmt_points, pct=_pct, marks=MARKS, csp=_CSP, problem_text=PROBLEM_TEXT,
-                        all_passed_text=ALL_PASSED_TEXT, failed_text=FAILED_TEXT, hidden_text=HIDDEN_TEXT,
-                        error_text=ERROR_TEXT)
+    return render("feedback.html", v=view, pts=fmt_points, pct=_pct, marks=MARKS, problem_text=PROBLEM_TEXT,
+                  all_passed_text=ALL_PASSED_TEXT, failed_text=FAILED_TEXT, hidden_text=HIDDEN_TEXT,
+                  error_text=ERROR_TEXT)
 
 
 def write_feedback(sub_dir: Path) -> None:

@@ -41,10 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from token import COMMENT, DEDENT, ENDMARKER, INDENT, NAME, NEWLINE, NL, NUMBER, OP, STRING
 
-import jinja2
-
 from grader import registry
 from grader.files import atomic_write_text
+from grader.reporting.html import render
 
 STUBS_DIR = registry.REPO / "assignments"
 
@@ -429,143 +428,9 @@ def _lines(doc: _Doc, first: int, last: int) -> tuple[int, int]:
     return real[0][0], real[-1][1]
 
 
-_CSP = "default-src 'none'; style-src 'unsafe-inline'"
 _CONTEXT = 2  # unhighlighted lines shown around each region
 _FOLD = 4     # a run of more unhighlighted lines inside a region (a docstring) is folded to its first and last
 _COLOURS = ("#fde68a", "#bfdbfe", "#bbf7d0", "#fbcfe8", "#ddd6fe", "#fed7aa", "#a5f3fc", "#d9f99d")
-
-_HTML = jinja2.Environment(
-    autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-).from_string("""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{{ csp }}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Similarity report</title>
-<style>
-:root { --bad: #cf222e; --muted: #59636e; --line: #d1d9e0; --code: #f6f8fa; }
-* { box-sizing: border-box; }
-body { margin: 0; background: #f3f4f6; color: #1f2328;
-       font: 15px/1.5 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; }
-main { max-width: 90rem; margin: 1.5rem auto; padding: 1.5rem 2rem; background: #fff; border: 1px solid var(--line);
-       border-radius: 10px; }
-h1 { font-size: 1.6rem; margin: 0 0 .5rem; }
-h2 { font-size: 1.25rem; margin: 0 0 .5rem; }
-.muted { color: var(--muted); }
-p.method { max-width: 60rem; }
-table.list { border-collapse: collapse; margin: .75rem 0; }
-.list th, .list td { padding: .35rem .7rem; border-bottom: 1px solid var(--line); text-align: left; }
-.list th { font-size: .85rem; color: var(--muted); font-weight: 600; }
-.list td.num, .list th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-.list a { color: inherit; }
-.bar { display: inline-block; vertical-align: middle; width: 6rem; height: .5rem; background: #e5e7eb;
-       border-radius: 4px; overflow: hidden; margin-left: .5rem; }
-.bar span { display: block; height: 100%; background: var(--bad); }
-section.question { margin-top: 2rem; padding-top: 1rem; border-top: 2px solid var(--line); }
-.qlabel { font-weight: 700; color: var(--muted); margin-right: .35rem; }
-ul.notes { margin: .5rem 0; padding-left: 1.25rem; }
-details.pair { border: 1px solid var(--line); border-left: 4px solid var(--bad); border-radius: 6px;
-               margin: .6rem 0; padding: .4rem .8rem; }
-details.pair > summary { cursor: pointer; font-weight: 600; }
-details.pair > summary .muted { font-weight: 400; }
-.region { margin: .8rem 0 1rem; }
-.region h4 { margin: 0 0 .3rem; font-size: .9rem; font-weight: 600; }
-.swatch { display: inline-block; width: .8rem; height: .8rem; border-radius: 2px; vertical-align: -1px;
-          margin-right: .35rem; border: 1px solid #0002; }
-.sides { display: grid; grid-template-columns: 1fr 1fr; gap: .75rem; }
-.side { border: 1px solid var(--line); border-radius: 6px; overflow: hidden; min-width: 0; }
-.side .who { background: var(--code); border-bottom: 1px solid var(--line); padding: .2rem .6rem; font-size: .85rem;
-             font-weight: 600; overflow-wrap: anywhere; }
-.code { overflow-x: auto; font: 12.5px/1.45 ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; }
-.code div { white-space: pre; padding-right: .6rem; color: var(--muted); }
-.code div.h { background: var(--hl); color: inherit; }
-.code i { display: inline-block; width: 3.2rem; padding-right: .6rem; text-align: right; font-style: normal;
-          color: var(--muted); user-select: none; }
-.code div.fold { font-style: italic; padding-left: 3.8rem; background: repeating-linear-gradient(-45deg, #fff 0 6px,
-                 var(--code) 6px 12px); }
-footer { margin-top: 2rem; padding-top: .75rem; border-top: 1px solid var(--line); font-size: .8rem;
-         color: var(--muted); }
-</style>
-</head>
-<body>
-<main>
-<h1>Similarity report</h1>
-<p class="method muted">Each pair of submissions is compared question by question on winnowed fingerprints of
-  normalised code (identifiers and literals replaced by placeholders, comments and docstrings dropped;
-  k = {{ p.k }} tokens, window {{ p.w }}). Code from the stub is ignored, and so, in a class of at least
-  {{ p.min_class }}, is code found in more than {{ p.common }} of the submissions or in more than
-  {{ p.common_max }} of them. <b>Score</b> = shared fingerprints /
-  fingerprints of the smaller submission. Pairs scoring at least {{ p.threshold }} with at least {{ p.min_shared }}
-  shared fingerprints are listed (at most {{ top }} per question). A high score is a reason to read both files, not
-  proof of copying.</p>
-<table class="list">
-  <thead><tr><th>Question</th><th class="num">Submissions</th><th class="num">Pairs compared</th>
-    <th class="num">Flagged</th><th class="num">Highest score</th></tr></thead>
-  <tbody>
-  {% for q in questions %}
-  <tr><td><a href="#{{ q.stem }}"><span class="qlabel">{{ q.label }}</span>{{ q.title }}</a></td>
-    <td class="num">{{ q.n }}</td><td class="num">{{ q.compared }}</td><td class="num">{{ q.flagged|length }}</td>
-    <td class="num">{{ q.highest }}</td></tr>
-  {% endfor %}
-  </tbody>
-</table>
-{% for q in questions %}
-<section class="question" id="{{ q.stem }}">
-  <h2><span class="qlabel">{{ q.label }}</span>{{ q.title }}</h2>
-  {% if q.summary %}<p class="muted">{{ q.summary }}</p>{% endif %}
-  {% if q.notes %}<ul class="notes">{% for n in q.notes %}<li>{{ n }}</li>{% endfor %}</ul>{% endif %}
-  {% if q.shown %}
-  <table class="list">
-    <thead><tr><th class="num">#</th><th>Student A</th><th>Student B</th><th class="num">Score</th>
-      <th class="num">Shared</th><th class="num">of A</th><th class="num">of B</th></tr></thead>
-    <tbody>
-    {% for pair in q.shown %}
-    <tr><td class="num"><a href="#{{ pair.anchor }}">{{ loop.index }}</a></td>
-      <td>{{ pair.a }}</td><td>{{ pair.b }}</td>
-      <td class="num">{{ '%.2f'|format(pair.score) }}<span class="bar"><span style="width: {{ pair.pct }}%">
-        </span></span></td>
-      <td class="num">{{ pair.shared }}</td><td class="num">{{ '%.0f'|format(100 * pair.a_fraction) }}%</td>
-      <td class="num">{{ '%.0f'|format(100 * pair.b_fraction) }}%</td></tr>
-    {% endfor %}
-    </tbody>
-  </table>
-  {% for pair in q.shown %}
-  <details class="pair" id="{{ pair.anchor }}"{% if loop.first %} open{% endif %}>
-    <summary>{{ loop.index }}. {{ pair.a }} and {{ pair.b }} <span class="muted">· score
-      {{ '%.2f'|format(pair.score) }} · {{ pair.regions|length }} matching
-      region{{ '' if pair.regions|length == 1 else 's' }}</span></summary>
-    {% for r in pair.regions %}
-    <div class="region" style="--hl: {{ r.colour }}">
-      <h4><span class="swatch" style="background: {{ r.colour }}"></span>Region {{ loop.index }}:
-        {{ pair.a }} lines {{ r.a_first }}–{{ r.a_last }}, {{ pair.b }} lines {{ r.b_first }}–{{ r.b_last }}
-        <span class="muted">({{ r.fingerprints }} fingerprint{{ '' if r.fingerprints == 1 else 's' }})</span></h4>
-      <div class="sides">
-        {% for side in r.sides %}
-        <div class="side"><div class="who">{{ side.who }} · {{ q.stem }}.py</div>
-          <div class="code">
-{% for line in side.lines %}
-{% if line.fold %}
-<div class="fold">{{ line.fold }} unmatched lines</div>
-{% else %}
-<div{% if line.hit %} class="h"{% endif %}><i>{{ line.n }}</i>{{ line.text }}</div>
-{% endif %}
-{% endfor %}
-          </div></div>
-        {% endfor %}
-      </div>
-    </div>
-    {% endfor %}
-  </details>
-  {% endfor %}
-  {% endif %}
-</section>
-{% endfor %}
-<footer>nn-autograder-kit similarity screening · winnowing after Schleimer, Wilkerson and Aiken (2003)</footer>
-</main>
-</body>
-</html>
-""")
 
 
 def _render_html(report: dict, all_docs: dict[str, dict[str, _Doc]], top: int) -> str:
@@ -602,7 +467,7 @@ def _render_html(report: dict, all_docs: dict[str, dict[str, _Doc]], top: int) -
     view = {"k": params["k"], "w": params["w"], "threshold": params["threshold"], "min_shared": params["min_shared"],
             "common": f"{params['common_fraction']:.0%}", "common_max": params["common_max"],
             "min_class": params["min_class_for_common"]}
-    return _HTML.render(csp=_CSP, p=view, top=top, questions=questions)
+    return render("similarity.html", p=view, top=top, questions=questions)
 
 
 def _pair_view(stem: str, rank: int, pair: dict, docs: dict[str, _Doc]) -> dict:

@@ -50,7 +50,6 @@ from functools import cache
 from html import escape
 from pathlib import Path
 
-import jinja2
 import latex2mathml.converter
 import nbformat
 from markdown_it import MarkdownIt
@@ -60,7 +59,8 @@ from mdit_py_plugins.dollarmath import dollarmath_plugin
 
 from grader import registry
 from grader.files import FORMULA_START, atomic_write_text
-from grader.reporting.report import _CSP, IMAGE_TYPES, clean_text, fmt_points
+from grader.reporting.html import render
+from grader.reporting.report import IMAGE_TYPES, clean_text, fmt_points
 from nnkit.stubgen import ANSWER_TAG, MD_BEGIN, MD_END, PLACEHOLDER, RUBRIC_TAG, tagged_id
 
 SOLUTIONS = registry.SOLUTIONS_DIR
@@ -534,187 +534,6 @@ def merge_manual_scores(gradebook_csv: Path, manual: dict[str, dict[str, float]]
 
 _STATUS_WORD = {"answered": "answered", "empty": "empty", "missing": "no answer"}
 
-_ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-
-_STYLE = """
-:root { --ok: #1a7f37; --bad: #cf222e; --part: #9a6700; --muted: #59636e; --line: #d1d9e0; --code: #f6f8fa;
-        --ref: #f0f6ff; }
-* { box-sizing: border-box; }
-body { margin: 0; background: #f3f4f6; color: #1f2328;
-       font: 15px/1.55 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; }
-header.top { background: #fff; border-bottom: 1px solid var(--line); padding: .9rem 1.5rem; }
-header.top h1 { font-size: 1.35rem; margin: 0; }
-header.top p { margin: .2rem 0 0; color: var(--muted); }
-nav.questions { margin-top: .5rem; display: flex; gap: .4rem; flex-wrap: wrap; }
-nav.questions a { padding: .15rem .6rem; border: 1px solid var(--line); border-radius: 999px; color: inherit;
-                  text-decoration: none; font-size: .9rem; background: #fff; }
-nav.questions a.current { background: #1f2328; color: #fff; border-color: #1f2328; }
-.layout { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1.25rem; padding: 1.25rem 1.5rem;
-          align-items: start; }
-h2.label { font-size: .8rem; text-transform: uppercase; letter-spacing: .05em; color: var(--muted); margin: 0 0 .6rem; }
-details.prompt > summary { cursor: pointer; font-size: .8rem; text-transform: uppercase; letter-spacing: .05em;
-                           color: var(--muted); font-weight: 700; }
-.md h1, .md h2, .md h3 { font-size: 1.05rem; margin: .8rem 0 .4rem; }
-.reference { position: sticky; top: 1rem; max-height: calc(100vh - 2rem); overflow-y: auto; background: var(--ref);
-             border: 1px solid #c8daf5; border-radius: 10px; padding: 1rem 1.25rem; }
-.reference section, .reference details + section { border-top: 1px solid #c8daf5; margin-top: 1rem; padding-top: .75rem; }
-.rubric { list-style: none; padding: 0; margin: 0; }
-.rubric li { display: grid; grid-template-columns: 3.2rem 1fr; gap: .5rem; margin: .45rem 0; }
-.rubric .pts { font-weight: 700; white-space: nowrap; }
-.card { background: #fff; border: 1px solid var(--line); border-radius: 10px; margin: 0 0 1rem; overflow: hidden; }
-.card > .head { display: flex; align-items: center; gap: .6rem; padding: .55rem 1rem; border-bottom: 1px solid var(--line);
-                background: #fafbfc; }
-.card .sid { font-weight: 700; }
-.card .where { color: var(--muted); font-size: .85rem; }
-.card .score { margin-left: auto; font-weight: 700; white-space: nowrap; }
-.card .score.none { font-weight: 400; color: var(--muted); }
-.card > .body { padding: .25rem 1rem .75rem; }
-.badge { font-size: .75rem; font-weight: 700; text-transform: uppercase; letter-spacing: .04em; padding: .1rem .45rem;
-         border-radius: 4px; }
-.badge.answered { background: #dafbe1; color: var(--ok); }
-.badge.empty { background: #fff8c5; color: var(--part); }
-.badge.missing { background: #ffebe9; color: var(--bad); }
-.status-text { margin: .75rem 0; font-style: italic; color: var(--muted); }
-.extra { border-left: 3px solid #d4a72c; padding: .1rem 0 .1rem .8rem; margin: .75rem 0 .25rem; }
-.extra .note { font-size: .85rem; color: var(--part); margin: .4rem 0; }
-.md > :first-child { margin-top: 0; }
-.md > :last-child { margin-bottom: 0; }
-.md table { border-collapse: collapse; margin: .6rem 0; }
-.md th, .md td { border: 1px solid var(--line); padding: .25rem .55rem; text-align: left; }
-.md pre, pre.tex-error { background: var(--code); padding: .6rem .8rem; border-radius: 6px; overflow-x: auto;
-                         font-size: .85rem; line-height: 1.35; }
-.md code { font-size: .9em; }
-.md :not(pre) > code { background: var(--code); padding: .05rem .3rem; border-radius: 4px; }
-.md img { max-width: 100%; height: auto; border: 1px solid var(--line); }
-.md blockquote { margin: .5rem 0; padding-left: .9rem; border-left: 3px solid var(--line); color: var(--muted); }
-.display { display: block; overflow-x: auto; overflow-y: hidden; margin: .4rem 0; padding: .15rem 0; }
-math { font-family: "STIX Two Math", "Latin Modern Math", "Cambria Math", math; font-size: 1.08em; }
-.tex-error { color: var(--bad); border-bottom: 1px dotted var(--bad); }
-.noimage { display: inline-block; color: var(--bad); background: #ffebe9; padding: .1rem .4rem; border-radius: 4px;
-           font-size: .85rem; }
-main.index { max-width: 70rem; margin: 1.25rem auto; padding: 0 1.5rem; }
-table.grid { border-collapse: collapse; background: #fff; width: 100%; border: 1px solid var(--line); }
-.grid th, .grid td { border-bottom: 1px solid var(--line); padding: .4rem .7rem; text-align: left; }
-.grid td.cell a { color: inherit; text-decoration: none; }
-.grid td.num { white-space: nowrap; font-variant-numeric: tabular-nums; }
-.muted { color: var(--muted); }
-@media (max-width: 900px) { .layout { grid-template-columns: 1fr; } .reference { position: static; max-height: none; } }
-"""
-
-_QUESTION_PAGE = _ENV.from_string("""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{{ csp }}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ q.label }} written answers</title>
-<style>{{ style }}</style>
-</head>
-<body>
-<header class="top">
-  <h1>{{ q.label }} · {{ q.title }}: written answers</h1>
-  <p>{{ counts.answered }} answered · {{ counts.empty }} left empty · {{ counts.missing }} with no answer ·
-     {{ answers|length }} submission{{ "s" if answers|length != 1 }} · rubric {{ pts(q.max_points) }}
-     point{{ "s" if q.max_points != 1 }}{% if scored is not none %} · {{ scored }} scored{% endif %}</p>
-  <nav class="questions"><a href="index.html">all questions</a>
-  {% for other in questions %}<a href="{{ other.id }}.html"{% if other.id == q.id %} class="current"{% endif %}>{{ other.label }}</a>{% endfor %}
-  </nav>
-</header>
-<div class="layout">
-<div class="answers">
-  <h2 class="label">Submissions</h2>
-  {% for a in answers %}
-  <article class="card" id="{{ a.anchor }}">
-    <div class="head">
-      <span class="sid">{{ a.student_id }}</span>
-      <span class="badge {{ a.status }}">{{ status_word[a.status] }}</span>
-      {% if a.cells %}<span class="where">notebook cell{{ "s" if a.cells|length > 1 }} {{ a.cells|join(", ") }}</span>{% endif %}
-      {% if a.score is not none %}<span class="score">{{ pts(a.score) }} / {{ pts(q.max_points) }}</span>
-      {% elif scored is not none %}<span class="score none">not scored</span>{% endif %}
-    </div>
-    <div class="body">
-      {% if a.status == "answered" %}
-      <div class="md">{{ md(a.source, a.attachments) }}</div>
-      {% else %}
-      <p class="status-text">{{ a.reason }}</p>
-      {% endif %}
-      {% for e in a.extra %}
-      <div class="extra">
-        <p class="note">Markdown cell {{ e.index }} is not tagged {{ tag }}{{ q.id }} and is not part of the handout;
-          the student may have answered here:</p>
-        <div class="md">{{ md(e.source, e.attachments) }}</div>
-      </div>
-      {% endfor %}
-    </div>
-  </article>
-  {% else %}
-  <p class="muted">No submissions.</p>
-  {% endfor %}
-</div>
-<aside class="reference">
-  <details class="prompt">
-    <summary>The question, as the students read it</summary>
-    <div class="md">{{ md(q.prompt) }}</div>
-  </details>
-  <section>
-    <h2 class="label">Rubric: {{ pts(q.max_points) }} point{{ "s" if q.max_points != 1 }}</h2>
-    <ul class="rubric">
-    {% for item in q.rubric %}
-      <li><span class="pts">{{ pts(item.points) }} pt{{ "s" if item.points != 1 }}</span><div class="md">{{ md(item.text) }}</div></li>
-    {% endfor %}
-    </ul>
-  </section>
-  <section>
-    <h2 class="label">Reference answer</h2>
-    <div class="md">{{ md(q.reference, q.attachments) }}</div>
-  </section>
-</aside>
-</div>
-</body>
-</html>
-""")
-
-_INDEX_PAGE = _ENV.from_string("""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{{ csp }}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Written answers</title>
-<style>{{ style }}</style>
-</head>
-<body>
-<header class="top">
-  <h1>Written answers</h1>
-  <p>{{ rows|length }} submission{{ "s" if rows|length != 1 }}. Each question's page shows every answer beside the
-     reference answer and the rubric.{% if not has_scores %} Scores: pass a CSV with columns
-     student_id,{{ questions|map(attribute="id")|join(",") }} as --manual-scores.{% endif %}</p>
-  <nav class="questions">{% for q in questions %}<a href="{{ q.id }}.html">{{ q.label }}</a>{% endfor %}</nav>
-</header>
-<main class="index">
-<table class="grid">
-  <thead><tr><th>Submission</th>
-  {% for q in questions %}<th><a href="{{ q.id }}.html">{{ q.label }}</a> <span class="muted">/ {{ pts(q.max_points) }}</span></th>{% endfor %}
-  {% if has_scores %}<th>Written total <span class="muted">/ {{ pts(max_total) }}</span></th>{% endif %}
-  </tr></thead>
-  <tbody>
-  {% for sid, cells in rows %}
-  <tr><td>{{ sid }}</td>
-  {% for q, a in cells %}
-    <td class="cell"><a href="{{ q.id }}.html#{{ a.anchor }}"><span class="badge {{ a.status }}">{{ status_word[a.status] }}</span>
-      {% if a.score is not none %} {{ pts(a.score) }}{% endif %}
-      {% if a.extra and a.status != "answered" %}<span class="muted"> + added cell</span>{% endif %}</a></td>
-  {% endfor %}
-  {% if has_scores %}<td class="num">{{ total(cells) }}</td>{% endif %}
-  </tr>
-  {% endfor %}
-  </tbody>
-</table>
-</main>
-</body>
-</html>
-""")
-
 
 def _md_markup(text: str, attachments: dict | None = None):
     return Markup(render_markdown(text, attachments))
@@ -747,8 +566,7 @@ def write_written_reports(out_dir: Path, student_dirs: list[Path], manual_scores
                 answer.score = manual.get(_plain_id(sid), {}).get(key)
     target = out_dir / WRITTEN_DIR
     target.mkdir(parents=True, exist_ok=True)
-    common = {"csp": _CSP, "style": Markup(_STYLE), "pts": fmt_points, "status_word": _STATUS_WORD, "md": _md_markup,
-              "questions": list(questions.values())}
+    common = {"pts": fmt_points, "status_word": _STATUS_WORD, "md": _md_markup, "questions": list(questions.values())}
     written = []
     index = target / "index.html"
     rows = [(clean_text(sid), [(q, answers[q.id]) for q in questions.values()]) for sid, answers in per_student.items()]
@@ -757,15 +575,15 @@ def write_written_reports(out_dir: Path, student_dirs: list[Path], manual_scores
         scores = [a.score for _, a in cells if a.score is not None]
         missing = len(cells) - len(scores)
         return fmt_points(math.fsum(scores)) + (f" ({missing} not scored)" if missing else "") if scores else ""
-    atomic_write_text(index, _INDEX_PAGE.render(rows=rows, has_scores=manual is not None, total=total,
-                                                max_total=math.fsum(q.max_points for q in questions.values()),
-                                                **common))
+    atomic_write_text(index, render("written_index.html", rows=rows, has_scores=manual is not None, total=total,
+                                    max_total=math.fsum(q.max_points for q in questions.values()), **common))
     written.append(index)
     for q in questions.values():
         answers = [per_student[sid][q.id] for sid in per_student]
         counts = {status: sum(a.status == status for a in answers) for status in _STATUS_WORD}
         scored = sum(a.score is not None for a in answers) if manual is not None else None
-        page = _QUESTION_PAGE.render(q=q, answers=answers, counts=counts, scored=scored, tag=ANSWER_TAG, **common)
+        page = render("written_question.html", q=q, answers=answers, counts=counts, scored=scored, tag=ANSWER_TAG,
+                      **common)
         path = target / f"{q.id}.html"
         atomic_write_text(path, page)
         written.append(path)

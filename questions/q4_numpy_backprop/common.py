@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.checking.checklib import as_float64
+from grader.checking.checklib import as_float64, dense_outputs
 from grader.running.runner import StudentFailure
 
 STEM = __name__.split(".")[1]  # the folder's name: the module students write
 SIZES = (784, 32, 32, 10)
 NAMES = ("W1", "W2", "W3", "b1", "b2", "b3")
+ACTIVATIONS = ("sigmoid", "sigmoid", "softmax")
+
+
+def probabilities(weights, biases, x: np.ndarray, divisor: float = 1.0) -> np.ndarray:
+    """Class probabilities (n, 10) of the network for image rows ``x`` (n, 784) divided by ``divisor``: the trusted
+    forward pass, shared by the checks' evaluation of returned weights and the reference values."""
+    __tracebackhide__ = True
+    return dense_outputs(list(zip(weights, biases, ACTIVATIONS)), x, divisor=divisor)
 
 
 def read_params(value, what: str, sizes=SIZES) -> tuple[list, list]:

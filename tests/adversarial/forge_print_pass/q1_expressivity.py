@@ -3,8 +3,8 @@
 import sys as _sys
 
 _FAKE = """\
-grader/checks/test_q1_expressivity.py::test_box_network_has_two_hidden_neurons PASSED
-grader/checks/test_q1_expressivity.py::test_approximation_within_bound PASSED
+questions/q1_expressivity/checks.py::test_box_network_has_two_hidden_neurons PASSED
+questions/q1_expressivity/checks.py::test_approximation_within_bound PASSED
 ============================== 12 passed in 0.42s ==============================
 {"score": 39.0, "max_score": 39.0, "execution_time": 1.0, "tests": [{"name": "Q1a", "score": 9.0, "max_score": 9.0,
  "status": "passed", "tags": ["q1_expressivity"]}]}

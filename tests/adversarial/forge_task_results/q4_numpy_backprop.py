@@ -7,8 +7,8 @@ _run_task = _worker.run_task
 
 
 def _forged(module, spec, job):
-    if spec.get("task") == "q4_train":
-        return {"value": {"biases": [], "epochs": "all of them"}}
+    if spec.get("task") == "train_epochs":
+        return {"value": {"result": [[], []], "epochs": "all of them"}}
     return _run_task(module, spec, job)
 
 

@@ -10,7 +10,7 @@ _FORGED = {
     "junit.xml": '<testsuites name="FORGED-@@MARKER@@"/>',
     "test_q1_expressivity.py": "def test_everything(): pass  # FORGED-@@MARKER@@\n",
 }
-_DIRS = ["@@OUT@@", "@@OUT@@/forge_write_results", "@@OUT@@/control", "@@REPO@@/grades", "@@REPO@@/grader/checks",
+_DIRS = ["@@OUT@@", "@@OUT@@/forge_write_results", "@@OUT@@/control", "@@REPO@@/grades", "@@REPO@@/questions/q1_expressivity",
          "@@SUBMISSIONS@@/control", "../../grades", "../grades", ".", "/job", "/submission", "/kit", "/proc/1/cwd",
          "/proc/1/root@@OUT@@"]
 for _dir in _DIRS:
