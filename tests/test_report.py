@@ -10,7 +10,6 @@ import os
 import re
 import stat
 
-import jsonschema
 import pytest
 from junitparser import JUnitXml
 from markdown_it import MarkdownIt
