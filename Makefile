@@ -25,8 +25,9 @@ $(STAMP): requirements.lock pyproject.toml scripts/system-packages.sh
 data: $(STAMP) ## find, verify and cache MNIST and Fashion-MNIST
 	$(NNKIT) data
 
-assignments: $(STAMP) ## regenerate the stubs and notebooks in assignments/ from solutions/
+assignments: $(STAMP) ## regenerate the stubs and notebooks in assignments/ and the Classroom workflow
 	$(NNKIT) assignments solutions assignments
+	$(NNKIT) classroom --write
 
 GRADE_FLAGS := $(if $(SHARD),--shard $(SHARD)) $(if $(FAIL_UNDER),--fail-under $(FAIL_UNDER)) \
                $(if $(MANUAL_SCORES),--manual-scores $(MANUAL_SCORES))

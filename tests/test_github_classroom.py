@@ -1,52 +1,57 @@
-"""The GitHub Classroom workflow template: a valid workflow that grades each question with `make check` for the points
-its visible checks are worth, reported the way GitHub Classroom's autograding actions expect."""
+"""The GitHub Classroom workflow: generated from the question folders, committed as the template, a valid workflow
+that grades each question with `make check` for the points its visible checks are worth, reported the way GitHub
+Classroom's autograding actions expect."""
 
 from __future__ import annotations
 
 import ast
 import json
 import re
-from collections import defaultdict
+import subprocess
+import sys
 
 import jsonschema
 import pytest
 import yaml
 from conftest import ROOT
 
+from grader import registry
+from grader.shipping import classroom
+
 WORKFLOW = ROOT / "platforms" / "github-classroom" / "classroom.yml"
 SCHEMA = ROOT / "schemas" / "github-workflow.json"
 GRADER = "classroom-resources/autograding-command-grader@v1"
 REPORTER = "classroom-resources/autograding-grading-reporter@v1"
-QUESTIONS = {"q1": "q1_expressivity", "q2": "q2_softmax_jacobian", "q3": "q3_fashion_mnist", "q4": "q4_numpy_backprop"}
 
 
-def _literal(node: ast.expr):
-    return ast.literal_eval(node)
+def visible_markers(path) -> list[dict]:
+    """The keyword arguments of each visible check's marker in the check module ``path``, points filled in.
 
-
-TRAINING = {"q3_fashion_mnist", "q4_numpy_backprop"}
+    A parametrized check shares its points among its cases, so each check function counts once. Parsed rather than
+    imported: this reads the markers independently of the plugin the generator relies on.
+    """
+    out = []
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if not (isinstance(node, ast.FunctionDef) and node.name.startswith("test_")):
+            continue
+        marks = [d for d in node.decorator_list
+                 if isinstance(d, ast.Call) and ast.unparse(d.func) == "pytest.mark.check"]
+        assert len(marks) == 1, f"{path}::{node.name} needs exactly one check marker"
+        kwargs = {k.arg: ast.literal_eval(k.value) for k in marks[0].keywords}
+        assert not kwargs.get("hidden"), f"{path}::{node.name} is hidden but sits among the visible checks"
+        args = [ast.literal_eval(a) for a in marks[0].args]
+        out.append({**kwargs, "points": float(kwargs.get("points", args[0] if args else 1))})
+    return out
 
 
 def visible_points() -> dict[str, float]:
-    """Points per question stem of the visible checks, read from their markers as grader.plugin reads them.
+    """Points of the visible checks per question label."""
+    return {q.label: sum(m["points"] for m in visible_markers(q.visible_checks)) for q in registry.questions()}
 
-    A parametrized check shares its points among its cases, so each check function counts once. Parsed rather than
-    imported: importing a check module here would trip this session's --strict-markers.
-    """
-    points: dict[str, float] = defaultdict(float)
-    for path in sorted((ROOT / "grader" / "checks").glob("test_*.py")):
-        stem = path.stem.removeprefix("test_")
-        for node in ast.parse(path.read_text()).body:
-            if not (isinstance(node, ast.FunctionDef) and node.name.startswith("test_")):
-                continue
-            marks = [d for d in node.decorator_list
-                     if isinstance(d, ast.Call) and ast.unparse(d.func) == "pytest.mark.check"]
-            assert len(marks) == 1, f"{path.name}::{node.name} needs exactly one check marker"
-            kwargs = {k.arg: _literal(k.value) for k in marks[0].keywords}
-            assert not kwargs.get("hidden"), f"{path.name}::{node.name} is hidden but sits among the visible checks"
-            args = [_literal(a) for a in marks[0].args]
-            points[stem] += float(kwargs.get("points", args[0] if args else 1))
-    return dict(points)
+
+def training() -> set[str]:
+    """The labels of the questions with a visible training check."""
+    return {q.label for q in registry.questions() if any(m.get("training") for m in visible_markers(q.visible_checks))}
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +61,16 @@ def workflow() -> dict:
 
 def graders(workflow: dict) -> list[dict]:
     return [s for s in workflow["jobs"]["run-autograding-tests"]["steps"] if s.get("uses") == GRADER]
+
+
+def test_committed_workflow_is_the_generated_one():
+    # in a process of its own: the generator collects the checks with pytest
+    proc = subprocess.run([sys.executable, "-m", "grader.shipping.classroom"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert WORKFLOW.read_text(encoding="utf-8") == proc.stdout, (
+        f"{WORKFLOW.relative_to(ROOT)} is not what the question folders generate: run `{classroom.REGENERATE}` to "
+        f"regenerate it")
 
 
 def test_workflow_is_valid_against_the_vendored_schema(workflow):
@@ -88,20 +103,20 @@ def test_classroom_reads_the_points_from_this_workflow(workflow):
 
 
 def test_one_grader_per_question_running_make_check_with_the_visible_points(workflow):
-    points = visible_points()
-    assert set(points) == set(QUESTIONS.values())
+    points, trains = visible_points(), training()
+    assert trains, "no question has a training check: did the marker change?"
     steps = graders(workflow)
-    assert [s["id"] for s in steps] == list(QUESTIONS)
+    assert [s["id"] for s in steps] == [q.label for q in registry.questions()]
     for step in steps:
-        stem = QUESTIONS[step["id"]]
+        label = step["id"]
         inputs = step["with"]
         # questions with a training check run it (FULL=1), so their max-score includes the training points honestly
-        full = " FULL=1" if stem in TRAINING else ""
-        assert inputs["command"] == f"make check Q={step['id']}{full}"
-        assert inputs["max-score"] == points[stem], (
-            f"{step['id']}: max-score {inputs['max-score']} but its visible checks are worth {points[stem]:g}; "
-            f"update {WORKFLOW.relative_to(ROOT)}")
-        assert inputs["test-name"].startswith(f"Q{step['id'][1:]}: ")
+        full = " FULL=1" if label in trains else ""
+        assert inputs["command"] == f"make check Q={label}{full}"
+        assert inputs["max-score"] == pytest.approx(points[label]), (
+            f"{label}: max-score {inputs['max-score']} but its visible checks are worth {points[label]:g}; "
+            f"run `{classroom.REGENERATE}`")
+        assert inputs["test-name"].startswith(f"{label.upper()}: ")
         assert 0 < inputs["timeout"] <= 360  # minutes; the action's limit is 6 hours
     assert len({s["with"]["test-name"] for s in steps}) == len(steps)
 

@@ -24,26 +24,33 @@ import jsonschema
 import pytest
 from conftest import ROOT
 
+from grader import registry
 from grader.running import sandbox
 from grader.shipping import gradescope
 
 SCHEMA = json.loads((ROOT / "grader" / "schema" / "results.schema.json").read_text())
-STEMS = ("q1_expressivity", "q2_softmax_jacobian", "q3_fashion_mnist", "q4_numpy_backprop")
+STEMS = registry.stems()
+ONE = STEMS[0]  # a question submitted alone
 
 
 def training_titles() -> set[str]:
-    """The titles of the checks marked ``training=True``: the ones NNKIT_SKIP_TRAINING=1 leaves at 0.
+    """The names in results.json (``Q3: <title>``, the part's label first) of the checks marked ``training=True``:
+    the ones NNKIT_SKIP_TRAINING=1 leaves at 0.
 
-    Read from the source: importing a check module here would trip this session's --strict-markers.
+    Read from the source, independently of the plugin that names them.
     """
     titles = set()
-    for path in sorted((ROOT / "grader" / "checks").rglob("test_*.py")):
-        for node in ast.parse(path.read_text()).body:
-            if isinstance(node, ast.FunctionDef):
+    for q in registry.questions():
+        for path in q.check_files():
+            for node in ast.parse(path.read_text(encoding="utf-8")).body:
+                if not isinstance(node, ast.FunctionDef):
+                    continue
                 for dec in node.decorator_list:
-                    if (isinstance(dec, ast.Call) and ast.unparse(dec.func) == "pytest.mark.check"
-                            and any(k.arg == "training" and ast.literal_eval(k.value) for k in dec.keywords)):
-                        titles.add(ast.get_docstring(node).splitlines()[0])
+                    if isinstance(dec, ast.Call) and ast.unparse(dec.func) == "pytest.mark.check":
+                        kwargs = {k.arg: ast.literal_eval(k.value) for k in dec.keywords}
+                        if kwargs.get("training"):
+                            part = kwargs.get("part") or q.label
+                            titles.add(f"{part.upper()}: {ast.get_docstring(node).splitlines()[0]}")
     assert titles, "no training checks found: did the marker change?"
     return titles
 
@@ -112,12 +119,17 @@ def test_bundle_follows_gradescopes_layout(bundle):
         assert script in infos, f"{script} must be at the root of the zip"
         assert (infos[script].external_attr >> 16) & 0o111, f"{script} must be executable"
     names = set(infos)
-    for needed in ("pyproject.toml", "requirements.lock", "README.md", "grader/cli.py", "grader/gradescope.py",
-                   "grader/worker.py", "grader/checks/pytest.ini", "grader/schema/results.schema.json",
-                   "nnkit/gradcheck.py", "nnkit/data.py"):
-        assert needed in names
-    hidden = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "grader/checks/hidden").glob("*.py"))
-    assert hidden and set(hidden) <= names, "the hidden checks belong in the Gradescope bundle"
+    for needed in ("pyproject.toml", "requirements.lock", "README.md", "grader/registry.py", "grader/shipping/cli.py",
+                   "grader/shipping/grade.py", "grader/shipping/gradescope.py", "grader/running/worker.py",
+                   "grader/checking/pytest.ini", "grader/hidden/secret.py", "grader/schema/results.schema.json",
+                   "nnkit/gradcheck.py", "nnkit/data.py", "questions/__init__.py"):
+        assert needed in names, needed
+    for q in registry.questions():
+        folder = q.folder.relative_to(ROOT).as_posix()
+        hidden = sorted(p.relative_to(ROOT).as_posix() for p in q.hidden_dir.rglob("*.py"))
+        assert f"{folder}/hidden/checks.py" in hidden, f"{q.stem} has no hidden checks"
+        assert set(hidden) <= names, f"{q.stem}: the hidden checks and their helpers belong in the Gradescope bundle"
+        assert {f"{folder}/question.toml", f"{folder}/checks.py"} <= names, q.stem
 
 
 def test_bundle_carries_no_solutions_and_nothing_for_students(bundle):
@@ -138,14 +150,14 @@ def test_bundle_is_reproducible(bundle, tmp_path):
 
 def test_build_refuses_a_module_that_imports_solutions(tmp_path):
     repo = tmp_path / "repo"
-    for name in ("platforms", "nnkit", "grader", "pyproject.toml", "requirements.lock", "README.md"):
+    for name in ("platforms", "nnkit", "grader", "questions", "pyproject.toml", "requirements.lock", "README.md"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(src, repo / name)
-    (repo / "grader" / "checks" / "q9_common.py").write_text("from solutions.q1_expressivity import box_network\n")
-    with pytest.raises(gradescope.BundleError, match="q9_common.py import solutions"):
+    (repo / "questions" / ONE / "helper.py").write_text(f"from solutions.{ONE} import *\n")
+    with pytest.raises(gradescope.BundleError, match=f"questions/{ONE}/helper.py import solutions"):
         gradescope.build(tmp_path / "out.zip", repo)
 
 
@@ -165,7 +177,7 @@ def test_reference_gets_full_marks_on_every_non_training_check(autograder):
 
 
 def test_grader_itself_succeeds_without_the_solutions(autograder):
-    files = {"q1_expressivity.py": ROOT / "solutions" / "q1_expressivity.py"}
+    files = {f"{ONE}.py": ROOT / "solutions" / f"{ONE}.py"}
     proc, results = run_autograder(autograder, files)
     assert results["extra_data"]["nnkit"]["grader_exit_status"] == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
@@ -180,18 +192,18 @@ def test_stubs_score_zero_without_crashing(autograder):
 
 
 def test_without_bubblewrap_it_grades_and_says_so(autograder):
-    files = {"q1_expressivity.py": ROOT / "solutions" / "q1_expressivity.py"}
+    files = {f"{ONE}.py": ROOT / "solutions" / f"{ONE}.py"}
     proc, results = run_autograder(autograder, files, NNKIT_NO_BWRAP="1")
     assert proc.returncode == 0
     assert "WITHOUT a sandbox" in results["output"]
     assert results["extra_data"]["nnkit"]["sandboxed"] is False
     assert results["extra_data"]["nnkit"]["sandbox_problem"] == "NNKIT_NO_BWRAP=1 is set"
     assert "student code runs WITHOUT a sandbox" in proc.stdout
-    assert sum(t["score"] for t in results["tests"] if t["tags"][0] == "q1_expressivity") > 0
+    assert sum(t["score"] for t in results["tests"] if t["tags"][0] == ONE) > 0
 
 
 def test_require_sandbox_refuses_and_still_writes_results(autograder):
-    files = {"q1_expressivity.py": ROOT / "solutions" / "q1_expressivity.py"}
+    files = {f"{ONE}.py": ROOT / "solutions" / f"{ONE}.py"}
     proc, results = run_autograder(autograder, files, NNKIT_NO_BWRAP="1", NNKIT_REQUIRE_SANDBOX="1")
     assert proc.returncode != 0
     assert results["score"] == 0 and results["tests"] == []

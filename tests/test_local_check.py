@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -12,29 +13,44 @@ import nbformat
 import pytest
 from conftest import ROOT
 
-QUESTIONS = {"q1": "q1_expressivity", "q2": "q2_softmax_jacobian", "q3": "q3_fashion_mnist", "q4": "q4_numpy_backprop"}
+from grader import registry
+from grader.checking.command import pytest_args
+
+QUESTIONS = registry.questions()
+HEADINGS = [q.heading for q in QUESTIONS]
 SUMMARY = re.compile(r"^Visible checks: (\d+) of (\d+) passed, ([\d.]+) of ([\d.]+) points\.$", re.M)
 OVERCLAIMS = re.compile(r"all (visible )?(tests|checks) passed|all passed|full marks!", re.I)
 
 
 def check(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "grader.shipping.local", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+    """``nnkit check ARGS``, what ``make check`` runs."""
+    return subprocess.run([sys.executable, "-m", "grader.shipping.cli", "check", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
 
 
 def hidden_counts() -> dict[str, int]:
     """Hidden checks per question as pytest collects them (parametrized cases one by one), in a process of its own."""
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-c", str(ROOT / "grader/checks/pytest.ini"), "--rootdir",
-                           str(ROOT), "--collect-only", str(ROOT / "grader/checks/hidden")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "pytest", *pytest_args([q.hidden_checks for q in QUESTIONS]),
+                           "--collect-only"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     files = Counter(line.split("::")[0] for line in proc.stdout.splitlines() if "::" in line)
-    return {stem: files[f"grader/checks/hidden/test_{stem}_hidden.py"] for stem in QUESTIONS.values()}
+    return {q.stem: files[q.hidden_checks.relative_to(ROOT).as_posix()] for q in QUESTIONS}
+
+
+def training_questions() -> list[str]:
+    """The headings of the questions with a visible check marked ``training=True``, read from the source."""
+    def trains(q) -> bool:
+        for node in ast.walk(ast.parse(q.visible_checks.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "pytest.mark.check":
+                if any(k.arg == "training" and ast.literal_eval(k.value) for k in node.keywords):
+                    return True
+        return False
+    return [q.heading for q in QUESTIONS if trains(q)]
 
 
 def sections(output: str) -> dict[str, str]:
-    """The report's section of each question, by label (Q1..Q4)."""
-    parts = re.split(r"^(Q[1-4])  ", output, flags=re.M)
+    """The report's section of each question, by heading (Q1, Q2, ...)."""
+    parts = re.split(r"^(Q\d+)  ", output, flags=re.M)
     return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
 
 
@@ -61,7 +77,7 @@ def test_stubs_score_nothing_and_fail(stubs):
     assert (int(passed), float(score)) == (0, 0.0) and int(ran) > 0 and float(points) > 0
     assert "internal grader error" not in stubs.stdout
     # each failure names the check and says why, so a student knows where to start
-    assert "FAILED  Q1a: box_network returns a network with exactly two hidden step neurons" in stubs.stdout
+    assert "FAILED  Q1A: box_network returns a network with exactly two hidden step neurons" in stubs.stdout
     assert "NotImplementedError: this function is still the stub" in stubs.stdout
     assert "array([[" not in stubs.stdout, "numpy printouts of the inputs should be shortened"
 
@@ -69,9 +85,9 @@ def test_stubs_score_nothing_and_fail(stubs):
 def test_every_question_reports_its_hidden_checks_as_not_run(stubs, reference, hidden):
     for proc in (stubs, reference):
         found = sections(proc.stdout)
-        assert list(found) == ["Q1", "Q2", "Q3", "Q4"]
-        for label, stem in QUESTIONS.items():
-            assert f"hidden checks: {hidden[stem]} not run" in found[label.upper()]
+        assert list(found) == HEADINGS
+        for q in QUESTIONS:
+            assert f"hidden checks: {hidden[q.stem]} not run" in found[q.heading]
         assert f"{sum(hidden.values())} hidden checks were not run" in proc.stdout
         assert not OVERCLAIMS.search(proc.stdout), OVERCLAIMS.search(proc.stdout)
 
@@ -89,14 +105,21 @@ def test_reference_gets_every_visible_point_that_runs(reference):
 def test_training_is_skipped_and_the_report_says_so(stubs):
     assert "training checks skipped; make check FULL=1 runs them" in stubs.stdout.splitlines()[0]
     found = sections(stubs.stdout)
-    for label in ("Q3", "Q4"):
-        assert re.search(r"not run: 1 training check \(\d+ points\); make check FULL=1 runs it", found[label])
-    assert re.search(r"^Training checks not run: 2 \(\d+ points\); make check FULL=1 runs them", stubs.stdout, re.M)
+    training = training_questions()
+    assert training, "no question has a training check: did the marker change?"
+    for heading in HEADINGS:
+        skipped = re.search(r"not run: (\d+) training checks? \(\d+ points\); make check FULL=1 runs (it|them)",
+                            found[heading])
+        assert bool(skipped) == (heading in training), found[heading]
+    total = re.search(r"^Training checks not run: (\d+) \(\d+ points\); make check FULL=1 runs them", stubs.stdout,
+                      re.M)
+    assert total and int(total.group(1)) >= len(training)
 
 
 def test_full_includes_training():
-    # Q2 has no training check, so this stays fast; what FULL changes is the flag and what the report says
-    proc = check("solutions", "--question", "q2", "--full")
+    # a question without a training check, so this stays fast; what FULL changes is the flag and what the report says
+    label = next(q.label for q in QUESTIONS if q.heading not in training_questions())
+    proc = check("solutions", "--question", label, "--full")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "training checks included" in proc.stdout.splitlines()[0]
     assert "FULL=1: training checks included." in proc.stdout
@@ -104,28 +127,34 @@ def test_full_includes_training():
 
 
 def test_one_question(hidden):
-    proc = check("assignments", "--question", "q4")
+    last = QUESTIONS[-1]
+    proc = check("assignments", "--question", last.label)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert list(sections(proc.stdout)) == ["Q4"]
-    assert f"hidden checks: {hidden['q4_numpy_backprop']} not run" in proc.stdout
-    assert f"{hidden['q4_numpy_backprop']} hidden checks were not run" in proc.stdout
+    assert list(sections(proc.stdout)) == [last.heading]
+    assert f"hidden checks: {hidden[last.stem]} not run" in proc.stdout
+    assert f"{hidden[last.stem]} hidden checks were not run" in proc.stdout
 
 
-@pytest.mark.parametrize("name", ["q4", "Q4", "4", " q4 ", "q4_numpy_backprop"])
-def test_question_names(name):
+@pytest.mark.parametrize("q", QUESTIONS, ids=lambda q: q.label)
+def test_question_names(q):
     from grader.shipping.local import question
 
-    assert question(name) == "q4_numpy_backprop"
+    for name in (q.label, q.heading, str(q.number), f" {q.label} ", q.stem):
+        assert question(name) == q.stem, name
 
 
 def test_one_passing_question_exits_zero():
-    proc = check("solutions", "--question", "q1")
+    first = QUESTIONS[0]
+    proc = check("solutions", "--question", first.label)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert list(sections(proc.stdout)) == ["Q1"]
+    assert list(sections(proc.stdout)) == [first.heading]
+
+
+UNKNOWN = f"q{QUESTIONS[-1].number + 1}"
 
 
 @pytest.mark.parametrize("args, message", [
-    (["assignments", "--question", "q5"], "unknown question 'q5'"),
+    (["assignments", "--question", UNKNOWN], f"unknown question '{UNKNOWN}'"),
     (["no/such/dir"], "no/such/dir does not exist"),
 ])
 def test_usage_errors_exit_2(args, message):
@@ -149,16 +178,21 @@ def test_a_notebook_only_directory_is_checked(tmp_path):
 
 
 def test_a_missing_question_fails_with_a_reason(tmp_path):
-    shutil.copy(ROOT / "solutions" / "q1_expressivity.py", tmp_path)
-    proc = check(str(tmp_path), "--question", "q2")
+    present, missing = QUESTIONS[0], QUESTIONS[1]
+    shutil.copy(ROOT / "solutions" / f"{present.stem}.py", tmp_path)
+    proc = check(str(tmp_path), "--question", missing.label)
     assert proc.returncode == 1
-    assert "q2_softmax_jacobian.py (or q2_softmax_jacobian.ipynb) was not found" in proc.stdout
+    assert f"{missing.stem}.py (or {missing.stem}.ipynb) was not found" in proc.stdout
 
 
-def test_make_check_passes_its_variables():
-    proc = subprocess.run(["make", "-n", "check", "DIR=some/dir", "Q=q3", "FULL=1"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+@pytest.mark.parametrize("makefile", ["Makefile", "release/Makefile"])
+def test_make_check_passes_its_variables(makefile):
+    # the kit's Makefile and the student bundle's both run `nnkit check` (as python -m, whatever the PATH)
+    make = ["make", "-n", "-f", makefile, "check"] + (["PY=python3"] if makefile.startswith("release/") else [])
+    proc = subprocess.run([*make, "DIR=some/dir", "Q=q3", "FULL=1"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert re.search(r"-m grader\.local some/dir --question q3 --full\s*$", proc.stdout, re.M), proc.stdout
-    default = subprocess.run(["make", "-n", "check"], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert re.search(r"-m grader\.local assignments\s*$", default.stdout, re.M), default.stdout
+    assert re.search(r"-m grader\.shipping\.cli check some/dir --question q3 --full\s*$", proc.stdout, re.M), \
+        proc.stdout
+    default = subprocess.run(make, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert re.search(r"-m grader\.shipping\.cli check assignments\s*$", default.stdout, re.M), default.stdout

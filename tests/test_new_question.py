@@ -62,6 +62,7 @@ def test_assignments_generates_the_stub_and_the_notebook(repo):
     assert "raise NotImplementedError" in stub and "2.0 * np.asarray" not in stub
     assert stub.startswith("# generated from solutions/q5_toy.py")
     assert (repo / "assignments" / f"{STEM}.ipynb").is_file()
+    assert "make check Q=q5" in (repo / "platforms" / "github-classroom" / "classroom.yml").read_text()
     for path in (repo / "assignments").iterdir():  # every other generated file is as committed
         if not path.name.startswith(STEM):
             assert path.read_bytes() == (ROOT / "assignments" / path.name).read_bytes(), path.name

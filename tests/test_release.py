@@ -6,8 +6,8 @@ training). The interpreter is a stand-in for the virtual environment the bundle'
 copy of this one whose editable install of the kit is replaced by a path to the unzipped bundle, so the grader, the
 checks and, inside bubblewrap, nnkit all come from the bundle (a real install would download TensorFlow).
 
-What it must not hold is checked independently of the build's own refusal (grader.shipping.release.solution_leaks), which is
-tested against planted leaks.
+What it must not hold is checked independently of the build's own refusal (grader.shipping.release.solution_leaks),
+which is tested against planted leaks.
 """
 
 from __future__ import annotations
@@ -28,23 +28,49 @@ import nbformat
 import pytest
 from conftest import ROOT
 
+from grader import registry
 from nnkit import stubgen
 
-STEMS = stubgen.STEMS
+QUESTIONS = registry.questions()
+STEMS = registry.stems()
 WORKFLOW = ROOT / "platforms" / "github-classroom" / "classroom.yml"
-SECRET = ROOT / "grader" / "checks" / "hidden" / "secret.py"
+SECRET = ROOT / "grader" / "hidden" / "secret.py"
+
+
+def folder(q) -> str:
+    return q.folder.relative_to(ROOT).as_posix()
+
+
+def with_expected_values(q) -> bool:
+    """Whether the question's visible checks compare against its instructor-only reference module, whose values the
+    bundle then carries in ``expected.npz``."""
+    return (q.hidden_dir / "reference.py").is_file()
+
+
 NEEDED = ["README.md", "Makefile", "pyproject.toml", "requirements.lock", ".gitignore", "scripts/system-packages.sh",
-          "nnkit/__init__.py", "nnkit/data.py", "nnkit/gradcheck.py", "grader/__init__.py", "grader/local.py",
-          "grader/plugin.py", "grader/runner.py", "grader/worker.py", "grader/protocol.py", "grader/sandbox.py",
-          "grader/submission.py", "grader/checklib.py", "grader/checks/__init__.py", "grader/checks/pytest.ini",
-          "grader/checks/hidden_counts.json", "grader/checks/expected/q2_softmax_jacobian.npz",
-          "grader/checks/expected/q4_numpy_backprop.npz",
+          ".github/workflows/classroom.yml",
+          "nnkit/__init__.py", "nnkit/data.py", "nnkit/gradcheck.py", "nnkit/files.py",
+          "grader/__init__.py", "grader/registry.py", "grader/files.py", "grader/shipping/cli.py",
+          "grader/shipping/local.py", "grader/checking/plugin.py", "grader/checking/checklib.py",
+          "grader/checking/command.py", "grader/checking/pytest.ini", "grader/running/runner.py",
+          "grader/running/worker.py", "grader/running/protocol.py", "grader/running/sandbox.py",
+          "grader/running/kinds.py", "grader/intake/submission.py", "questions/__init__.py",
+          "questions/hidden_counts.json",
           *(f"assignments/{stem}.{ext}" for stem in STEMS for ext in ("py", "ipynb")),
-          *(f"grader/checks/test_{stem}.py" for stem in STEMS), *(f"grader/checks/q{i}_common.py" for i in range(1, 5))]
-# What the reference modules define: none of it may be defined in the bundle outside the stubs (where each such
-# function is a docstring and `raise NotImplementedError`). Q1's step-network forward pass is the spec, not a solution.
+          *(f"{folder(q)}/{name}" for q in QUESTIONS for name in ("__init__.py", "question.toml", "checks.py")),
+          *(f"{folder(q)}/{p.name}" for q in QUESTIONS for p in q.folder.glob("*.py")),
+          *(f"{folder(q)}/expected.npz" for q in QUESTIONS if with_expected_values(q))]
+# Instructor-only commands: none is in the bundle (its cli.py names them, and says they are not part of it).
+INSTRUCTOR_TOOLS = {"nnkit/stubgen.py", "grader/shipping/release.py", "grader/shipping/gradescope.py",
+                    "grader/shipping/grade.py", "grader/shipping/merge.py", "grader/shipping/classroom.py"}
+# What the reference solutions and modules define: none of it may be defined in the bundle outside the stubs (where
+# each such function is a docstring and `raise NotImplementedError`). Q1's step-network forward pass is the spec (its
+# common.py), not a solution.
 REFERENCE_FUNCTIONS = {"softmax", "softmax_jacobian", "central_jacobian", "jacobian_candidates", "forward", "backward",
                        "sample_loss", "evaluate", "gradient", "central_gradient", "train_one_sample"}
+REFERENCE_FUNCTIONS |= {node.name for q in QUESTIONS for path in q.hidden_dir.glob("reference*.py")
+                        for node in ast.parse(path.read_text(encoding="utf-8")).body
+                        if isinstance(node, ast.FunctionDef)}
 SUMMARY = re.compile(r"^Visible checks: (\d+) of (\d+) passed, ([\d.]+) of ([\d.]+) points\.$", re.M)
 
 
@@ -81,10 +107,11 @@ def regions(text: str, begin: re.Pattern, end: re.Pattern) -> list[str]:
 
 
 def visible_points_without_training(root: Path) -> float:
-    """The points of the visible checks that run without FULL=1, read from their markers."""
+    """The points of the visible checks that run without FULL=1, read from their markers in the bundle ``root``."""
     total = 0.0
-    for path in sorted((root / "grader" / "checks").glob("test_*.py")):
-        for node in ast.parse(path.read_text()).body:
+    for q in registry.questions(root / "questions"):
+        assert q.check_files() == [q.visible_checks], f"{q.stem}: hidden checks in the bundle"
+        for node in ast.parse(q.visible_checks.read_text(encoding="utf-8")).body:
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
                 for dec in node.decorator_list:
                     if isinstance(dec, ast.Call) and ast.unparse(dec.func) == "pytest.mark.check":
@@ -97,8 +124,8 @@ def visible_points_without_training(root: Path) -> float:
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist") / "student-bundle.zip"
-    proc = subprocess.run([sys.executable, "-m", "grader.shipping.release", "--out", str(out)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "grader.shipping.cli", "release", "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out
 
@@ -156,23 +183,26 @@ def runs(unpacked, environment) -> dict[str, subprocess.CompletedProcess]:
 def test_bundle_holds_what_make_check_needs(files, texts):
     assert not [name for name in NEEDED if name not in files]
     assert files["requirements.lock"] == (ROOT / "requirements.lock").read_bytes()
-    if WORKFLOW.is_file():
-        assert files[".github/workflows/classroom.yml"] == WORKFLOW.read_bytes()
+    # the committed template is the generated workflow (tests/test_github_classroom.py), so the bundle's is too
+    assert files[".github/workflows/classroom.yml"] == WORKFLOW.read_bytes()
     generated = stubgen.generate_all(ROOT / "solutions", ROOT / "assignments")
     assert {p.relative_to(ROOT).as_posix(): text for p, text in generated.items()} == {
         name: text for name, text in texts.items() if name.startswith("assignments/")}
-    counts = json.loads(texts["grader/checks/hidden_counts.json"])
+    counts = json.loads(texts["questions/hidden_counts.json"])
     assert set(counts) == set(STEMS) and all(type(n) is int and n > 0 for n in counts.values())
     readme = texts["README.md"]
-    for needed in ("make setup", "make check  ", "make check Q=q2", "make check FULL=1", "requirements.lock",
-                   "pip install -e .", "## Hidden checks"):
+    for needed in ("make setup", "make check  ", f"make check Q={QUESTIONS[0].label}", "make check FULL=1",
+                   "requirements.lock", "pip install -e .", "## Hidden checks"):
         assert needed in readme, needed
+    for q in QUESTIONS:
+        assert f"| {q.heading} | `{q.stem}` |" in readme, q.stem
     assert "${" not in readme
 
 
 def test_pyproject_installs_the_kit_with_its_data(unpacked, tmp_path):
     meta = tomllib.loads((unpacked / "pyproject.toml").read_text())
-    assert meta["tool"]["setuptools"]["packages"]["find"]["include"] == ["nnkit*", "grader*"]
+    assert meta["tool"]["setuptools"]["packages"]["find"]["include"] == ["nnkit*", "grader*", "questions*"]
+    assert meta["project"]["scripts"]["nnkit"] == "grader.shipping.cli:main"
     source = tmp_path / "source"
     shutil.copytree(unpacked, source, ignore=shutil.ignore_patterns("*.egg-info", "build"))
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
@@ -180,10 +210,12 @@ def test_pyproject_installs_the_kit_with_its_data(unpacked, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     [wheel] = (tmp_path / "wheel").glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("grader/local.py", "grader/checks/pytest.ini", "grader/checks/hidden_counts.json",
-                   "grader/checks/expected/q4_numpy_backprop.npz", "nnkit/gradcheck.py"):
-        assert needed in names, needed
-    assert not [n for n in names if n.startswith(("assignments/", "solutions/"))]
+    needed = {"grader/shipping/local.py", "grader/shipping/cli.py", "grader/checking/pytest.ini",
+              "questions/hidden_counts.json", "nnkit/gradcheck.py"}
+    needed |= {f"{folder(q)}/{name}" for q in QUESTIONS for name in ("question.toml", "checks.py")}
+    needed |= {f"{folder(q)}/expected.npz" for q in QUESTIONS if with_expected_values(q)}
+    assert not needed - names
+    assert not [n for n in names if n.startswith(("assignments/", "solutions/")) or "hidden/" in n]
 
 
 def test_zip_is_deterministic_in_form(bundle):
@@ -192,14 +224,17 @@ def test_zip_is_deterministic_in_form(bundle):
     assert {info.date_time for info in infos} == {(1980, 1, 1, 0, 0, 0)}
     assert [i.filename for i in infos] == sorted(i.filename for i in infos)
     modes = {i.filename: (i.external_attr >> 16) & 0o777 for i in infos}
-    assert modes["scripts/system-packages.sh"] == 0o755 and modes["grader/local.py"] == 0o644
+    assert modes["scripts/system-packages.sh"] == 0o755 and modes["grader/shipping/local.py"] == 0o644
 
 
 def test_no_solutions_hidden_checks_or_instructor_tools(files):
-    bad = [name for name in files if name.startswith(("solutions/", "grader/checks/hidden/", "tests/", "examples/"))
-           or "reference_" in name or name in ("nnkit/stubgen.py", "grader/release.py", "grader/cli.py")
+    bad = [name for name in files if name.startswith(("solutions/", "tests/", "examples/", "platforms/"))
+           or registry.HIDDEN in name.split("/")[:-1] or "reference" in name or name in INSTRUCTOR_TOOLS
            or "__pycache__" in name or name.endswith(".pyc")]
     assert not bad
+    # what the build leaves out on purpose really exists, so the assertion above is not vacuous
+    assert SECRET.is_file() and all(q.hidden_checks.is_file() for q in QUESTIONS)
+    assert all((ROOT / tool).is_file() for tool in INSTRUCTOR_TOOLS)
 
 
 def secret_value() -> int:
@@ -246,7 +281,7 @@ def test_no_reference_code_for_the_softmax_jacobian_or_backprop(texts):
         assert not re.search(r"np\.diag\(\s*\w+\s*\)\s*-", code), name
         if name.endswith(".py") and not name.startswith("assignments/"):
             defined = {n.name for n in ast.walk(ast.parse(text)) if isinstance(n, ast.FunctionDef)}
-            allowed = {"forward"} if name == "grader/checks/q1_common.py" else set()
+            allowed = {"forward"} if name == "questions/q1_expressivity/common.py" else set()
             assert not (defined & REFERENCE_FUNCTIONS) - allowed, name
 
 
@@ -267,14 +302,18 @@ def test_the_builds_own_leak_scan_passes_the_bundle_and_catches_planted_leaks(fi
         next(i for i, c in enumerate(nbformat.read(ROOT / "solutions/q1_expressivity.ipynb", 4).cells)
              if stubgen.tagged_id(c, stubgen.ANSWER_TAG))].source, stubgen.MD_BEGIN, stubgen.MD_END)
         if len(norm(line)) >= 40)
+    q2, q3, q4 = (f"questions/{stem}/common.py" for stem in
+                  ("q2_softmax_jacobian", "q3_fashion_mnist", "q4_numpy_backprop"))
     planted = {
-        "grader/checks/q4_common.py": files["grader/checks/q4_common.py"] + backward.encode(),
-        "grader/checks/q2_common.py": files["grader/checks/q2_common.py"] + jacobian.encode(),
-        "grader/checks/q3_common.py": files["grader/checks/q3_common.py"] + batch_forward.encode(),
+        q4: files[q4] + backward.encode(),
+        q2: files[q2] + jacobian.encode(),
+        q3: files[q3] + batch_forward.encode(),
         "assignments/q4_numpy_backprop.ipynb": nbformat.writes(nb).encode(),
         "README.md": files["README.md"] + f"\n{answer}\n".encode(),
-        "grader/checks/hidden/test_q1_expressivity_hidden.py": b"",
-        "grader/checks/expected/notes.txt": f"seed {secret_value()} # BEGIN SOLUTION".encode(),
+        # any folder named hidden, at any depth
+        **{q.hidden_checks.relative_to(ROOT).as_posix(): b"" for q in QUESTIONS},
+        "grader/hidden/secret.py": b"",
+        f"{folder(QUESTIONS[0])}/notes.txt": f"seed {secret_value()} # BEGIN SOLUTION".encode(),
     }
     leaks = release.solution_leaks({**files, **planted}, fp)
     for name in planted:
@@ -284,15 +323,25 @@ def test_the_builds_own_leak_scan_passes_the_bundle_and_catches_planted_leaks(fi
 
 
 def test_stored_expected_values_are_the_references(bundle):
+    # in a process of its own: importing the check modules here would register them with this session
     script = (
         "import importlib, io, sys, zipfile\nimport numpy as np\n"
+        "from grader import registry\nfrom grader.checking.checklib import Expected\n"
         "zf = zipfile.ZipFile(sys.argv[1])\n"
-        "for stem in ('q2_softmax_jacobian', 'q4_numpy_backprop'):\n"
-        "    stored = np.load(io.BytesIO(zf.read(f'grader/checks/expected/{stem}.npz')))\n"
-        "    fresh = importlib.import_module(f'grader.checks.test_{stem}').EXPECTED.compute_all()\n"
-        "    assert sorted(stored.files) == sorted(fresh), stem\n"
+        "stored_files = {n for n in zf.namelist() if n.endswith('.npz')}\n"
+        "declared = set()\n"
+        "for q in registry.questions():\n"
+        "    expected = getattr(importlib.import_module(f'{q.package}.checks'), 'EXPECTED', None)\n"
+        "    if not isinstance(expected, Expected):\n"
+        "        continue\n"
+        "    name = f'questions/{q.stem}/expected.npz'\n"
+        "    declared.add(name)\n"
+        "    stored = np.load(io.BytesIO(zf.read(name)))\n"
+        "    fresh = expected.compute_all()\n"
+        "    assert sorted(stored.files) == sorted(fresh), q.stem\n"
         "    for k, v in fresh.items():\n"
-        "        assert stored[k].shape == v.shape and np.array_equal(stored[k], v), (stem, k)\n"
+        "        assert stored[k].shape == v.shape and np.array_equal(stored[k], v), (q.stem, k)\n"
+        "assert declared and declared == stored_files, (declared, stored_files)\n"
         "print('ok')\n")
     proc = subprocess.run([sys.executable, "-c", script, str(bundle)], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
@@ -305,7 +354,7 @@ def test_make_check_in_the_bundle_on_its_stubs(runs, texts):
     passed, ran, score, points = SUMMARY.search(proc.stdout).groups()
     assert (int(passed), float(score)) == (0, 0.0) and int(ran) > 0
     assert "internal grader error" not in proc.stdout and "Traceback" not in proc.stdout + proc.stderr
-    counts = json.loads(texts["grader/checks/hidden_counts.json"])
+    counts = json.loads(texts["questions/hidden_counts.json"])
     for stem, n in counts.items():
         assert f"hidden checks: {n} not run" in proc.stdout
     assert not re.search(r"all (visible )?(tests|checks) passed", proc.stdout, re.I)
@@ -324,5 +373,5 @@ def test_the_build_refuses_a_bundle_missing_a_module_it_imports(files):
     from grader.shipping import release
 
     assert release.missing_imports(files) == []
-    without = {name: data for name, data in files.items() if name != "grader/sandbox.py"}
-    assert "grader/runner.py: grader.running.sandbox" in release.missing_imports(without)
+    without = {name: data for name, data in files.items() if name != "grader/running/sandbox.py"}
+    assert "grader/running/runner.py: grader.running.sandbox" in release.missing_imports(without)

@@ -6,6 +6,7 @@
     nnkit release [--out ZIP]                            the student bundle
     nnkit gradescope build|run                           the Gradescope autograder
     nnkit assignments [SOLUTIONS ASSIGNMENTS]            generate the stubs and notebooks from the solutions
+    nnkit classroom [--write]                            the GitHub Classroom workflow, one step per question
     nnkit data                                           find, verify and cache the datasets
     nnkit written OUT [--manual-scores CSV]              rebuild the written-answer pages of a grading output
     nnkit questions                                      list the questions the registry found, and what they lack
@@ -27,6 +28,7 @@ COMMANDS = {
     "release": ("grader.shipping.release", "write the student bundle (no solutions, no hidden checks)"),
     "gradescope": ("grader.shipping.gradescope", "build the Gradescope autograder zip, or grade inside Gradescope"),
     "assignments": ("nnkit.stubgen", "generate the stubs and student notebooks from solutions/"),
+    "classroom": ("grader.shipping.classroom", "print (or --write) the GitHub Classroom workflow for the questions"),
     "data": ("nnkit.data", "find, verify and cache MNIST and Fashion-MNIST"),
     "written": ("grader.reporting.written", "rebuild the written-answer pages of a grading output"),
     "questions": ("grader.shipping.cli", "list the questions and what each folder lacks"),

@@ -7,9 +7,10 @@ The zip follows Gradescope's autograder specification: ``setup.sh`` and ``run_au
 unpacks the whole zip into ``/autograder/source``, runs ``setup.sh`` once when it builds the image and
 ``/autograder/run_autograder`` (a copy of ours) for each submission, with the student's files in
 ``/autograder/submission``, and uploads ``/autograder/results/results.json``. The zip holds the kit (``nnkit``,
-``grader`` with its hidden checks), ``pyproject.toml``, ``requirements.lock`` and ``README.md`` for the install, and
-nothing of ``solutions/``: no check imports it (the build refuses a bundled module that does), and ``assignments/``,
-``examples/`` and ``tests/`` stay out too.
+``grader`` with the pixel seed in ``grader/hidden/``, and ``questions`` with every question's ``hidden/`` folder:
+its hidden checks and reference values), ``pyproject.toml``, ``requirements.lock`` and ``README.md`` for the
+install, and nothing of ``solutions/``: no check imports it (the build refuses a bundled module that does, and one
+whose question lacks hidden checks), and ``assignments/``, ``examples/`` and ``tests/`` stay out too.
 
 ``run`` copies the submission into a class of one, grades it with :mod:`grader.shipping.grade` and puts the student's
 results.json where Gradescope reads it. It is steered by the environment:
@@ -17,7 +18,7 @@ results.json where Gradescope reads it. It is steered by the environment:
 ``AUTOGRADER_ROOT``       the ``/autograder`` tree (default ``/autograder``); tests point it at a temporary copy
 ``NNKIT_PYTHON``          the interpreter run_autograder uses (default ``$AUTOGRADER_ROOT/venv/bin/python``, the
                           virtual environment setup.sh makes)
-``NNKIT_SKIP_TRAINING=1`` skip the two training checks (for tests; a real run trains)
+``NNKIT_SKIP_TRAINING=1`` skip the training checks (for tests; a real run trains)
 ``NNKIT_REQUIRE_SANDBOX=1`` refuse to run student code without bubblewrap instead of falling back
 ``NNKIT_CACHE_DIR``       the datasets setup.sh cached (default ``$AUTOGRADER_ROOT/datasets``); grading runs with
                           ``NNKIT_OFFLINE=1`` unless told otherwise, so it never downloads
@@ -58,6 +59,7 @@ SCRIPTS = (("platforms/gradescope/setup.sh", "setup.sh"), ("platforms/gradescope
 FILES = ("pyproject.toml", "requirements.lock", "README.md")
 PACKAGES = ("nnkit", "grader", "questions")
 SUFFIXES = (".py", ".ini", ".json", ".toml")
+DATA_DIRS = ("grader/reporting/templates/",)  # shipped whatever their files' suffixes: the reports' HTML templates
 
 GRADER_FAILED = ("The autograder could not grade this submission because of an error in the grader itself, not in "
                  "your code. The score of 0 is a placeholder: please tell the course staff, who can see what went "
@@ -74,8 +76,8 @@ def bundle_files(repo: Path = REPO) -> list[tuple[Path, str]]:
     for package in PACKAGES:
         for path in sorted((repo / package).rglob("*")):
             rel = path.relative_to(repo)
-            if (path.is_file() and path.suffix in SUFFIXES and "__pycache__" not in rel.parts
-                    and not any(part.startswith(".") for part in rel.parts)):
+            if (path.is_file() and (path.suffix in SUFFIXES or rel.as_posix().startswith(DATA_DIRS))
+                    and "__pycache__" not in rel.parts and not any(part.startswith(".") for part in rel.parts)):
                 files.append((path, rel.as_posix()))
     missing = [str(src) for src, _ in files if not src.is_file()]
     if missing:
@@ -99,7 +101,8 @@ def build(out: Path, repo: Path = REPO) -> list[str]:
     offenders = [name for src, name in files if name.endswith(".py") and _imports_solutions(src)]
     if offenders:
         raise BundleError(f"{', '.join(offenders)} import solutions/, which the Gradescope bundle does not carry; "
-                          "move what the checks need into grader/")
+                          "move what the checks need into the question's folder (its hidden/ folder if "
+                          "instructor-only)")
     names = {name for _, name in files}
     lacking = [q.stem for q in registry.questions(repo / "questions")
                if q.hidden_checks.relative_to(repo).as_posix() not in names]
@@ -152,8 +155,8 @@ def run(root: Path) -> int:
         print(f"nnkit: bubblewrap cannot be used here ({problem}); "
               + ("NNKIT_REQUIRE_SANDBOX=1, so the grader will refuse to run student code" if require else
                  "student code runs WITHOUT a sandbox, and results.json tells the student so"), flush=True)
-    cmd = [sys.executable, "-m", "grader.shipping.cli", "grade", "--submissions", str(submissions), "--out", str(out), "-j", "1",
-           "--no-cache"]
+    cmd = [sys.executable, "-m", "grader.shipping.cli", "grade", "--submissions", str(submissions), "--out", str(out),
+           "-j", "1", "--no-cache"]
     cmd += ["--require-sandbox"] if require else []
     cmd += ["--skip-training"] if _flag("NNKIT_SKIP_TRAINING") else []
     env = dict(os.environ)

@@ -1,11 +1,11 @@
 """Check your own work with the visible checks, the way the grader will: what ``make check`` runs.
 
-    python -m grader.shipping.local [DIR] [--question q2] [--full]
+    nnkit check [DIR] [--question q2] [--full]        (python -m grader.shipping.local works too)
 
 ``DIR`` (default ``assignments``) holds the question files, modules or notebooks. It is read exactly as a submission
-is (:func:`grader.submission.prepare`), and the code runs in the grader's own sandboxed workers, through the same
-pytest plugin and checks; where bubblewrap cannot run, without the sandbox and with a warning. The checks that train
-a network take minutes and are skipped unless ``--full``.
+is (:func:`grader.intake.submission.prepare`), and the code runs in the grader's own sandboxed workers, through the
+same pytest plugin and checks; where bubblewrap cannot run, without the sandbox and with a warning. The checks that
+train a network take minutes and are skipped unless ``--full``.
 
 The report gives, per question: how many checks passed, their points, each failing check's title with the start of its
 message, and how many hidden checks were not run. Hidden checks are graded only after submission, so passing every
@@ -135,8 +135,10 @@ def _message(output: str, indent: str) -> list[str]:
 
 
 def _title(check: dict) -> str:
+    """``Q1a: <title> [<case>]``: the part the check belongs to first, as results.json names it."""
     case = re.search(r"\[(.*)\]$", check["nodeid"])
-    return check["title"] + (f" [{case.group(1)}]" if case else "")
+    part = check.get("part") or registry.by_stem(check["stem"]).label
+    return f"{registry.heading(part)}: {check['title']}" + (f" [{case.group(1)}]" if case else "")
 
 
 def report(checks: list[dict], prepared: submission.Prepared, stems: list[str], hidden: dict[str, int] | None,
@@ -155,7 +157,7 @@ def report(checks: list[dict], prepared: submission.Prepared, stems: list[str], 
         score, points = sum(c["score"] for c in ran), sum(c["points"] for c in ran)
         source = {"module": f"{stem}.py", "notebook": f"{stem}.ipynb"}.get(prepared.sources.get(stem, ""),
                                                                              f"no {stem}.py or {stem}.ipynb")
-        lines += ["", f"{label.upper()}  {source}", f"    checks passed: {passed} of {len(ran)}    "
+        lines += ["", f"{registry.heading(label)}  {source}", f"    checks passed: {passed} of {len(ran)}    "
                                                      f"points: {_points(score)} of {_points(points)}"]
         for note in prepared.notes.get(stem, []):
             if not note.startswith("found both"):  # the usual layout: the notebook imports the module

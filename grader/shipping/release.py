@@ -13,8 +13,8 @@ work on a fresh machine. It holds:
   values the visible checks read in place of the reference code (see :class:`grader.checking.checklib.Expected`),
   and ``questions/hidden_counts.json``, the number of hidden checks per question;
 - ``README.md``, ``Makefile`` and ``pyproject.toml`` from the templates in ``release/``, ``.gitignore``,
-  ``requirements.lock``, ``scripts/system-packages.sh``, and ``.github/workflows/classroom.yml`` from
-  ``platforms/github-classroom/classroom.yml`` when that exists.
+  ``requirements.lock``, ``scripts/system-packages.sh``, and ``.github/workflows/classroom.yml``, GitHub Classroom's
+  autograding, generated from the questions by :mod:`grader.shipping.classroom`.
 
 It holds no solution code and no hidden check, and the build refuses (:class:`BundleError`) a bundle that would: no
 ``solutions/``, nothing from a folder named ``hidden``, no solution marker, no secret seed, no line of a
@@ -36,6 +36,7 @@ import re
 import string
 import sys
 import textwrap
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,12 +46,11 @@ import numpy as np
 from grader import registry
 from grader.checking.checklib import EXPECTED_FILE, Expected
 from grader.files import write_zip, zip_bytes
-from grader.shipping import local
+from grader.shipping import classroom, local
 from nnkit import __version__, stubgen
 
 REPO = registry.REPO
 OUT = REPO / "dist" / "student-bundle.zip"
-WORKFLOW = "platforms/github-classroom/classroom.yml"
 
 # (path in the repository, path in the zip)
 COPIED = [
@@ -61,9 +61,9 @@ COPIED = [
 ]
 # The generic kit a student's `make check` runs on: whole subpackages and single modules of grader/ and nnkit/.
 STUDENT_KIT = ("grader/__init__.py", "grader/registry.py", "grader/files.py", "grader/running/", "grader/checking/",
-               "grader/intake/", "grader/reporting/__init__.py", "grader/reporting/plots.py", "grader/shipping/__init__.py",
-               "grader/shipping/local.py", "grader/shipping/cli.py", "nnkit/__init__.py", "nnkit/data.py",
-               "nnkit/gradcheck.py", "nnkit/files.py")
+               "grader/intake/", "grader/reporting/__init__.py", "grader/reporting/plots.py",
+               "grader/shipping/__init__.py", "grader/shipping/local.py", "grader/shipping/cli.py",
+               "nnkit/__init__.py", "nnkit/data.py", "nnkit/gradcheck.py", "nnkit/files.py")
 KIT_SUFFIXES = (".py", ".ini", ".toml")
 EXECUTABLE = {"scripts/system-packages.sh"}
 FORBIDDEN_PATHS = re.compile(r"^solutions/|(^|/)hidden/|^nnkit/stubgen\.py$")
@@ -118,14 +118,19 @@ def expected_values() -> dict[str, bytes]:
 
 @dataclass
 class Question:
-    label: str
+    label: str                   # "q4"
     stem: str
     title: str = ""
-    checks: int = 0
-    points: float = 0.0
+    checks: int = 0              # visible checks, parametrized cases one by one
+    points: float = 0.0          # of the visible checks
+    training: int = 0            # visible checks that train (run only with FULL=1)
     training_points: float = 0.0
     hidden: int = 0
-    hidden_about: str = ""
+    hidden_about: str = ""       # the first line of the hidden checks' docstring
+
+    @property
+    def heading(self) -> str:
+        return registry.heading(self.label)
 
 
 def questions(repo: Path = REPO) -> list[Question]:
@@ -136,18 +141,22 @@ def questions(repo: Path = REPO) -> list[Question]:
     items = local.collect([path for q in known for path in q.check_files()])
     out = []
     for known_q in known:
-        stem = known_q.stem
-        q = Question(known_q.heading, stem, known_q.title)
-        for item in (i for i in items if registry.of_module(i.module.__name__).stem == stem):
+        q = Question(known_q.label, known_q.stem, known_q.title)
+        for item in items:
+            if getattr(registry.of_module(item.module.__name__), "stem", None) != known_q.stem:
+                continue
             marker = item.get_closest_marker("check").kwargs
             if marker.get("hidden"):
                 q.hidden += 1
                 continue
             q.checks += 1
             q.points += item.stash[POINTS]
-            q.training_points += item.stash[POINTS] if marker.get("training") else 0.0
-        doc = ast.get_docstring(ast.parse(known_q.hidden_checks.read_text(encoding="utf-8")))
-        q.hidden_about = doc.splitlines()[0] if doc else ""
+            if marker.get("training"):
+                q.training += 1
+                q.training_points += item.stash[POINTS]
+        if known_q.hidden_checks.is_file():
+            doc = ast.get_docstring(ast.parse(known_q.hidden_checks.read_text(encoding="utf-8")))
+            q.hidden_about = doc.splitlines()[0] if doc else ""
         out.append(q)
     return out
 
@@ -157,21 +166,18 @@ def _points(x: float) -> str:
 
 
 def readme(qs: list[Question], repo: Path = REPO) -> str:
-    rows = [f"| {q.label} | `{q.stem}` | {q.checks} | {_points(q.points)}"
+    """The bundle's README.md: ``release/README.md`` with the questions filled in."""
+    rows = [f"| {q.heading} | `{q.stem}` | {q.checks} | {_points(q.points)}"
             f"{f' ({_points(q.training_points)} from training)' if q.training_points else ''} | {q.hidden} |"
             for q in qs]
-    about = [f"- {q.label}: {q.hidden_about.rstrip('.')}." for q in qs if q.hidden_about]
-    template = string.Template((repo / "release" / "README.md").read_text())
-    workflow = ""
-    if (repo / WORKFLOW).is_file():
-        workflow = ("| `.github/workflows/classroom.yml` | GitHub Classroom's autograding: `make check Q=qN` per "
-                    "question |\n")
-    training = [q.label for q in qs if q.training_points]
+    about = [f"- {q.heading}: {q.hidden_about.rstrip('.')}." for q in qs if q.hidden_about]
+    training = [q.heading for q in qs if q.training]
+    template = string.Template((repo / "release" / "README.md").read_text(encoding="utf-8"))
     return template.substitute(
-        questions="\n".join(rows), hidden_about="\n".join(about), workflow=workflow,
-        intro="\n".join(f"- {q.label}: {q.title} (`{q.stem}`)" for q in qs), first_stem=qs[0].stem,
-        first_label=qs[0].label.lower(), labels=", ".join(q.label.lower() for q in qs),
-        training=("the training checks of " + ", ".join(training)) if training else "there are none")
+        intro="\n".join(f"- {q.heading}: {q.title} (`{q.stem}`)" for q in qs),
+        first_stem=qs[0].stem, first_label=qs[0].label, labels=", ".join(q.label for q in qs),
+        training=f"the training checks of {', '.join(training)}" if training else "there are none",
+        questions="\n".join(rows), hidden_about="\n".join(about) or "- (none)")
 
 
 def contents(repo: Path = REPO) -> dict[str, bytes]:
@@ -180,14 +186,13 @@ def contents(repo: Path = REPO) -> dict[str, bytes]:
     files.update({name: (repo / name).read_bytes() for name in kit_files(repo)})
     pyproject = string.Template((repo / "release" / "pyproject.toml").read_text())
     files["pyproject.toml"] = pyproject.substitute(version=__version__).encode()
-    if (repo / WORKFLOW).is_file():
-        files[".github/workflows/classroom.yml"] = (repo / WORKFLOW).read_bytes()
     stubs = stubgen.generate_all(repo / "solutions", repo / "assignments")
     files.update({path.relative_to(repo).as_posix(): text.encode() for path, text in stubs.items()})
     files.update(expected_values())
     qs = questions(repo)
     files["questions/hidden_counts.json"] = (json.dumps({q.stem: q.hidden for q in qs}, indent=1) + "\n").encode()
     files["README.md"] = readme(qs, repo).encode()
+    files[classroom.IN_BUNDLE] = classroom.workflow(qs).encode()
     return dict(sorted(files.items()))
 
 
@@ -336,7 +341,7 @@ def fingerprints(repo: Path = REPO) -> Fingerprints:
         for dump, text in expressions(region, ipython).items():
             if dump not in given_expressions:
                 fp.expressions.setdefault(dump, f"{source}: {text}")
-    secret = repo / "grader" / "checks" / "hidden" / "secret.py"
+    secret = repo / "grader" / registry.HIDDEN / "secret.py"
     if secret.is_file():
         text = secret.read_text()
         for node in ast.walk(ast.parse(text)):
@@ -407,6 +412,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in stale_assignments():
         print(f"note: {name} is out of date; the bundle has the stub generated from solutions/ "
               f"(run `make assignments` to update the committed one)", file=sys.stderr)
+    with zipfile.ZipFile(opts.out) as zf:
+        workflow = zf.read(classroom.IN_BUNDLE)
+    if not classroom.COMMITTED.is_file() or classroom.COMMITTED.read_bytes() != workflow:
+        print(f"note: {classroom.COMMITTED.relative_to(REPO)} is out of date; the bundle has the workflow generated "
+              f"from the questions (run `{classroom.REGENERATE}` to update the committed one)", file=sys.stderr)
     return 0
 
 
