@@ -25,11 +25,11 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from grader import registry
 from nnkit.stubgen import (
     ANSWER_TAG,
     PLACEHOLDER,
     RUBRIC_TAG,
-    STEMS,
     MarkerError,
     generate,
     generate_notebooks,
@@ -37,6 +37,8 @@ from nnkit.stubgen import (
     student_notebook,
     tagged_id,
 )
+
+STEMS = registry.stems()
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL = "nnkit-test-python"
