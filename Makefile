@@ -15,7 +15,7 @@ help: ## list the targets
 setup: $(STAMP) ## create .venv, install requirements.lock, the kit (editable) and, as root, the Debian packages
 
 $(STAMP): requirements.lock pyproject.toml scripts/system-packages.sh
-	sh scripts/system-packages.sh
+	sh scripts/system-packages.sh --test
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.lock

@@ -157,7 +157,7 @@ def run_timed(cmd: list[str], env: dict | None = None, poll: bool = False, timeo
 
 def has_training(stem: str) -> bool:
     """Whether a question has checks that train (their marker says training=True)."""
-    from grader.shipping.local import collect
+    from grader.checking.inventory import collect
 
     return any(item.get_closest_marker("check").kwargs.get("training")
                for item in collect(registry.by_stem(stem).check_files()))

@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT
 
 from grader import registry
-from grader.shipping.local import collect
+from grader.checking.inventory import collect
 
 
 def test_every_question_folder_is_complete():

@@ -6,7 +6,7 @@
 Each step runs ``make check Q=<label>`` (the visible checks only) with GitHub Classroom's command grader, which awards
 the step's max-score when the command exits 0, so a question counts all or nothing there; the full grade, with
 partial credit and the hidden checks, comes from the instructor's grader. A step's max-score is the points of the
-question's visible checks as the plugin shares them (:func:`grader.shipping.release.questions`); a question with a
+question's visible checks as the plugin shares them (:func:`grader.checking.inventory.summaries`); a question with a
 training check runs it (``FULL=1``), so its max-score honestly includes the training points, with a longer timeout.
 
 ``make release`` writes the workflow into the student bundle as ``.github/workflows/classroom.yml``. The copy
@@ -85,11 +85,11 @@ def _number(x: float) -> str:
 
 
 def workflow(questions=None) -> str:
-    """The workflow's text for ``questions`` (:class:`grader.shipping.release.Question`; default: every question)."""
+    """The workflow's text for ``questions`` (:class:`grader.checking.inventory.Summary`; default: every question)."""
     if questions is None:
-        from grader.shipping import release  # release imports this module
+        from grader.checking.inventory import summaries
 
-        questions = release.questions()
+        questions = summaries()
     steps = [STEP.format(name=_quoted(f"{q.heading}: {q.title}"), id=q.label, grader=GRADER,
                          full=" FULL=1" if q.training else "", timeout=TRAINING_TIMEOUT if q.training else TIMEOUT,
                          points=_number(q.points))

@@ -21,8 +21,6 @@ run at all.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import os
 import re
@@ -35,7 +33,8 @@ from collections import Counter
 from pathlib import Path
 
 from grader import registry
-from grader.checking.command import checks_command, pytest_args
+from grader.checking.command import checks_command
+from grader.checking.inventory import collect
 from grader.intake import submission
 from grader.running import sandbox
 
@@ -55,27 +54,6 @@ def question(text: str) -> str:
         raise argparse.ArgumentTypeError(f"unknown question {text!r}: use one of "
                                          f"{', '.join(q.label for q in known)} or a module name such as "
                                          f"{known[0].stem}") from None
-
-
-class _Collector:
-    def __init__(self):
-        self.items = []
-
-    def pytest_collection_finish(self, session):
-        self.items = list(session.items)
-
-
-def collect(paths: list[Path]) -> list:
-    """The pytest items of the checks in ``paths``, collected (never run) in this process with the grader's plugin."""
-    import pytest
-
-    collector = _Collector()
-    with contextlib.redirect_stdout(io.StringIO()) as out:
-        status = pytest.main([*pytest_args(paths), "--collect-only"], plugins=[collector])
-    if status != 0:
-        raise RuntimeError(f"collecting {', '.join(map(str, paths))} failed (pytest status {status}):\n"
-                           f"{out.getvalue()[-2000:]}")
-    return collector.items
 
 
 def collect_hidden_counts() -> dict[str, int]:

@@ -45,8 +45,9 @@ import numpy as np
 
 from grader import registry
 from grader.checking.checklib import EXPECTED_FILE, Expected
+from grader.checking.inventory import Summary, summaries
 from grader.files import write_zip, zip_bytes
-from grader.shipping import classroom, local
+from grader.shipping import classroom
 from nnkit import __version__, stubgen
 
 REPO = registry.REPO
@@ -116,56 +117,19 @@ def expected_values() -> dict[str, bytes]:
     return files
 
 
-@dataclass
-class Question:
-    label: str                   # "q4"
-    stem: str
-    title: str = ""
-    checks: int = 0              # visible checks, parametrized cases one by one
-    points: float = 0.0          # of the visible checks
-    training: int = 0            # visible checks that train (run only with FULL=1)
-    training_points: float = 0.0
-    hidden: int = 0
-    hidden_about: str = ""       # the first line of the hidden checks' docstring
-
-    @property
-    def heading(self) -> str:
-        return registry.heading(self.label)
 
 
-def questions(repo: Path = REPO) -> list[Question]:
-    """Per question: the visible checks and their points (as the plugin shares them), and the hidden checks."""
-    from grader.checking.plugin import POINTS
 
-    known = registry.questions(repo / "questions")
-    items = local.collect([path for q in known for path in q.check_files()])
-    out = []
-    for known_q in known:
-        q = Question(known_q.label, known_q.stem, known_q.title)
-        for item in items:
-            if getattr(registry.of_module(item.module.__name__), "stem", None) != known_q.stem:
-                continue
-            marker = item.get_closest_marker("check").kwargs
-            if marker.get("hidden"):
-                q.hidden += 1
-                continue
-            q.checks += 1
-            q.points += item.stash[POINTS]
-            if marker.get("training"):
-                q.training += 1
-                q.training_points += item.stash[POINTS]
-        if known_q.hidden_checks.is_file():
-            doc = ast.get_docstring(ast.parse(known_q.hidden_checks.read_text(encoding="utf-8")))
-            q.hidden_about = doc.splitlines()[0] if doc else ""
-        out.append(q)
-    return out
+def questions(repo: Path = REPO) -> list[Summary]:
+    """Per question: the visible checks and their points, and the hidden checks (:mod:`grader.checking.inventory`)."""
+    return summaries(repo / "questions")
 
 
 def _points(x: float) -> str:
     return f"{x:g}"
 
 
-def readme(qs: list[Question], repo: Path = REPO) -> str:
+def readme(qs: list[Summary], repo: Path = REPO) -> str:
     """The bundle's README.md: ``release/README.md`` with the questions filled in."""
     rows = [f"| {q.heading} | `{q.stem}` | {q.checks} | {_points(q.points)}"
             f"{f' ({_points(q.training_points)} from training)' if q.training_points else ''} | {q.hidden} |"
