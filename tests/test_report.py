@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import html
+import io
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import pytest
 from junitparser import JUnitXml
 from markdown_it import MarkdownIt
 
+from grader import files
 from grader.reporting import report
 
 XSS = "<script>alert(1)</script>"
@@ -310,6 +312,75 @@ def test_gradebook_flags_a_schema_invalid_results_and_neutralises_formulas(tmp_p
     row = read_gradebook(tmp_path)[0]
     assert row["student_id"] == "'=HYPERLINK(1)"
     assert "does not match the schema at $.tests[0].status" in row["note"]
+
+
+# A student's error text and id, as an attacker writes them: a formula after each separator a spreadsheet may split
+# on (";" in many locales, tab, ",") and after line breaks, with blanks before it and control characters around it.
+INJECTIONS = ("x;=cmd|' /C calc'!A0", "ok\t=1+1", "a, +cmd|' /C calc'!A0", "line\n=HYPERLINK(\"http://evil\")",
+              "cr\r@SUM(A1:A9)", "nel\x85-2+3", "x;   =1", "ff\x0c=1 and nul\x00=2", "=start", "\u2028=sep")
+FORMULA = re.compile(r"^\s*[=+\-@]")
+
+
+def _cells_in_every_reading(path):
+    """Every cell of the CSV file at ``path`` as a comma, a semicolon and a tab-separated reader sees it."""
+    text = path.read_text(encoding="utf-8")
+    assert "\r" not in text and len(text.splitlines()) == text.count("\n")
+    for delimiter in (",", ";", "\t"):
+        for row in csv.reader(io.StringIO(text), delimiter=delimiter):
+            yield from row
+    for line in text.splitlines():  # a reader that ignores quotes
+        yield from re.split(r"[,;\t]", line)
+
+
+def _formula_cells(path):
+    def number(cell):
+        try:
+            float(cell)
+            return True
+        except ValueError:
+            return False
+    return [cell for cell in _cells_in_every_reading(path) if FORMULA.match(cell) and not number(cell)]
+
+
+@pytest.mark.parametrize("text", INJECTIONS)
+def test_csv_safe_neutralises_formulas_after_any_separator(text):
+    cell = files.csv_safe(text)
+    assert not re.search(r"(^|[;,\t])\s*[=+\-@]", cell), cell
+    assert not re.search("[\x00-\x1f\x7f-\x9f\u2028\u2029]", cell), cell
+    assert files.csv_safe(cell) == cell
+    assert files.csv_key(cell) == files.csv_key(text)
+
+
+def test_csv_safe_keeps_plain_text_and_caps_length():
+    assert files.csv_safe("q3_fashion_mnist: timed out after 60 s (killed)") == (
+        "q3_fashion_mnist: timed out after 60 s (killed)")
+    assert files.csv_safe("a  b\n\nc") == "a b c"
+    assert files.csv_safe("x" * 500, 80) == "x" * 79 + "…"
+    assert files.csv_safe("bad \udcff name") == "bad \ufffd name"  # a non-UTF-8 name can still be written
+    assert files.csv_key("'=eve") == files.csv_key("=eve") == "=eve"
+
+
+def test_gradebook_cells_are_text_in_comma_semicolon_and_tab_readings(tmp_path):
+    """Ids and worker errors carrying formulas: no cell starts a formula in any reading; numbers stay numbers."""
+    dirs = []
+    for n, text in enumerate(INJECTIONS):
+        meta = sample_meta()
+        meta["questions"]["q1_expressivity"]["worker"] = f"RuntimeError: {text}\n" + text * 2000
+        ident = text.replace("\n", " ").replace("\r", " ").replace("\x00", " ").replace("\x85", " ").replace(
+            "\x0c", " ")  # a file name cannot hold these, the rest it can
+        dirs.append(write_submission(tmp_path, f"{n}{ident}", meta=meta, plots=()))
+    (dirs[0] / "results.json").write_text(json.dumps({"score": "=1+1"}), encoding="utf-8")
+    report.write_gradebook(tmp_path, dirs)
+    assert _formula_cells(tmp_path / "gradebook.csv") == []
+    rows = read_gradebook(tmp_path)
+    assert len(rows) == len(INJECTIONS)
+    for row in rows:
+        assert len(row["note"]) <= report.NOTE_CHARS
+        if row["total"]:
+            assert float(row["total"]) == pytest.approx(9.8) and float(row["q1_expressivity"]) == 3.5
+            assert row["note"].startswith("q1_expressivity: ")
+            assert len(row["note"].split("; q3_fashion_mnist")[0]) <= len("q1_expressivity: ") + 80
+    assert sorted(files.csv_key(r["student_id"]) for r in rows) == sorted(files.csv_key(d.name) for d in dirs)
 
 
 def test_junit_parses_with_the_right_counts(tmp_path):

@@ -673,3 +673,88 @@ def test_a_class_of_a_hundred_is_fast(tmp_path, stubs):
     flagged = re.findall(r"<summary>\d+\. student(\d+) and student(\d+) ", page)
     assert len(flagged) == 4 * 45 and all(int(a) < 10 and int(b) < 10 for a, b in flagged), flagged[:50]
     assert len(page) < 5_000_000
+
+
+# --- trivial edits: no-op statements, docstrings, comments, blank lines, parentheses ----------------------------
+
+def _after_each_statement(source: str, make) -> str:
+    """``source`` with the line ``make(n)`` after every simple statement ending on line ``n`` (after the
+    ``from __future__`` imports), at that statement's indentation."""
+    tree = ast.parse(source)
+    future = max((n.end_lineno for n in tree.body if isinstance(n, ast.ImportFrom) and n.module == "__future__"),
+                 default=0)
+    compound = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For, ast.While, ast.With, ast.Try)
+    ends = {n.end_lineno: n.col_offset for n in ast.walk(tree)
+            if isinstance(n, ast.stmt) and not isinstance(n, compound) and n.end_lineno > future}
+    out = []
+    for number, line in enumerate(source.splitlines(), 1):
+        out.append(line)
+        if number in ends:
+            out.append(" " * ends[number] + make(number))
+    text = "\n".join(out) + "\n"
+    compile(text, "<edited>", "exec")
+    return text
+
+
+NO_OPS = ["pass", "...", "None", "0", "1.5", "'''a note'''", "(1)", "((None))", "True", "pass; pass", "'x' 'y'",
+          "name_never_used", "# a comment", ""]
+
+
+def _parenthesised(source: str) -> str:
+    """Every ``return x`` as ``return ((x))``, trailing commas added to one-line calls, blank lines doubled."""
+    out = []
+    for line in source.splitlines():
+        code = line.strip()
+        if code.startswith("return ") and "#" not in code and all(
+                code.count(a) == code.count(b) for a, b in ("()", "[]", "{}")):
+            line = line.replace("return ", "return ((", 1) + "))"
+        out.append(line if line.strip() else "\n\n")
+    text = "\n".join(out) + "\n"
+    compile(text, "<edited>", "exec")
+    return text
+
+
+TRIVIAL_EDITS = {
+    "pass after each statement": lambda s: _after_each_statement(s, lambda n: "pass"),
+    "a no-op after each statement": lambda s: _after_each_statement(s, lambda n: NO_OPS[n % len(NO_OPS)]),
+    "a docstring after each statement": lambda s: _after_each_statement(s, lambda n: f'"""step {n}"""'),
+    "extra parentheses and blank lines": _parenthesised,
+}
+
+
+@pytest.mark.parametrize("stem", [s for s in (Q2, Q4, "q1_expressivity")])
+@pytest.mark.parametrize("edit", sorted(TRIVIAL_EDITS))
+def test_trivial_edits_of_the_reference_are_still_flagged(stubs, tmp_path, stem, edit):
+    """The reference against itself with no-op statements, docstrings, comments, blank lines or parentheses added:
+    still a near-perfect match (pass after each statement alone scored 0.08 before no-ops were dropped)."""
+    reference = (ROOT / "solutions" / f"{stem}.py").read_text(encoding="utf-8")
+    dirs = write_class(tmp_path, {"original": {stem: reference}, "edited": {stem: TRIVIAL_EDITS[edit](reference)}})
+    p = pair(similarity.similarity_report(dirs, stubs), stem, "original", "edited")
+    assert p["flagged"] and p["score"] >= 0.9, p
+
+
+@pytest.mark.parametrize("name", ["similarity_pass_inserted", "similarity_noop_statements",
+                                  "similarity_parentheses_comments"])
+def test_corpus_copies_with_trivial_edits_are_flagged(stubs, tmp_path, name):
+    """The adversarial corpus's disguised copies of the reference Q2 (graded there as correct) are flagged here."""
+    edited = (ROOT / "tests" / "adversarial" / name / f"{Q2}.py").read_text(encoding="utf-8")
+    reference = (ROOT / "solutions" / f"{Q2}.py").read_text(encoding="utf-8")
+    dirs = write_class(tmp_path, {"original": {Q2: reference}, "copy": {Q2: edited}})
+    p = pair(similarity.similarity_report(dirs, stubs), Q2, "original", "copy")
+    assert p["flagged"] and p["score"] >= 0.9, p
+
+
+def test_no_op_statements_are_dropped_and_code_is_kept():
+    def tokens(source):
+        return similarity._normalise(source.splitlines(keepends=True))[0]
+
+    plain = tokens("def f(x):\n    y = g(x)\n    return y\n")
+    assert tokens("def f(x):\n    'doc'\n    pass\n    y = (g((x)),)\n    ...\n    0\n    return (y)\n") == plain
+    assert tokens("def f(x):  # c\n\n    y = g(x); pass\n    None\n    return y\n") == plain
+    assert "pass" not in tokens("def f(x):\n    if x: pass\n    else: ...\n    return x\n")
+    # code that does something is kept: calls, a lambda's body, an annotation, a bare call, a return of a constant
+    assert "print" in tokens("print\nprint(1)\n")
+    assert tokens("f = lambda: 0\n").count("$int") == 1
+    assert tokens("def f():\n    return 0\n").count("$int") == 1
+    assert tokens("x: int = 3\n").count("int") == 1
+    assert tokens("a = f(b)(c)\n").count("(") == 2 and tokens("a = [b][0](c)\n").count("(") == 1

@@ -335,3 +335,141 @@ def test_pages_render_in_headless_chromium(out, tmp_path):
     assert dom.maths == source.maths > 0
     assert dom.images == source.images
     assert "Reference answer" in "".join(dom.text) and "<script" not in proc.stdout
+
+
+# --- answers that try to draw outside their card, link out, or cost the grader time ----------------------------
+
+CORPUS = ROOT / "tests" / "adversarial"
+_LENGTH_ATTRIBUTES = {"lspace", "rspace", "width", "height", "depth", "minsize", "maxsize", "mathsize",
+                      "linethickness", "rowspacing", "columnspacing", "framespacing", "voffset"}
+_EM = {"em": 1, "": 1, "ex": 0.5, "px": 1 / 16, "pt": 1 / 12, "mu": 1 / 18, "%": 0.01}
+
+
+def corpus_answers(name):
+    """``{answer tag: source}`` of the Q1 notebook of the attack ``tests/adversarial/<name>``."""
+    nb = nbformat.read(CORPUS / name / "q1_expressivity.ipynb", as_version=4)
+    return {t: c.source for c in nb.cells for t in c.metadata.get("tags", []) if t.startswith("answer:")}
+
+
+def math_problems(html):
+    """Attributes that move or size MathML by more than 3 em or backwards, and sizes nested in sizes."""
+    problems, sized = [], []
+    for tag, attrs in Page(html).tags:
+        for name, value in attrs.items():
+            if name == "voffset":
+                problems.append(f"{tag} {name}={value}")
+            elif name in _LENGTH_ATTRIBUTES:
+                for part in value.split():
+                    m = re.fullmatch(r"(\d+(?:\.\d*)?|\.\d+)(em|ex|px|pt|mu|%)?", part)
+                    if not (part.endswith("mathspace") and not part.startswith("negative")) and not (
+                            m and float(m[1]) * _EM[m[2] or ""] <= 3):
+                        problems.append(f"{tag} {name}={value}")
+        if tag == "mstyle":
+            sized.append("mathsize" in attrs)
+    html_sizes = re.findall(r"<mstyle mathsize=[^>]*>((?:(?!</mstyle>).)*)", html)
+    problems += [f"nested mathsize in {inner[:40]}" for inner in html_sizes if "mathsize" in inner]
+    return problems
+
+
+@pytest.mark.parametrize("tex", [
+    "\\hspace{-40em}\\text{TA: 4 / 4}", "\\kern-25em x", "\\mspace{-300mu}", "\\rule{100em}{100em}", "a\\!\\!b",
+    "\\hskip-99em x", "\\mathrel{\\rlap{\\hspace{-50em}\\text{4 / 4}}}", "\\Huge{\\Huge{\\Huge{x}}}",
+    "\\rule{0em}{90em}", "\\kern-1000pt y",
+])
+def test_math_cannot_move_or_grow_outside_its_formula(tex):
+    html = written.render_markdown(f"${tex}$ and $${tex}$$")
+    assert math_problems(html) == [] and html.count("<math") == 2
+
+
+def test_mathml_attributes_that_move_or_size_are_bounded():
+    import xml.etree.ElementTree as ET
+
+    mathml = ('<math xmlns="http://www.w3.org/1998/Math/MathML"><mpadded voffset="20em" lspace="-9em" width="+2em">'
+              '<mtext>TA: 4 / 4</mtext></mpadded><mo lspace="-1em" rspace="400px" minsize="1.2em">(</mo>'
+              '<mstyle scriptlevel="-5" mathsize="2.4em"><mstyle mathsize="2.4em"><mi>x</mi></mstyle></mstyle>'
+              '<mspace width="negativeveryverythickmathspace" height="1e9em" depth=".5ex"/></math>')
+    safe = written._safe_mathml(ET.fromstring(mathml))
+    assert math_problems(safe) == []
+    for gone in ("voffset", "-9em", "+2em", "-1em", "400px", "scriptlevel", "negative", "1e9em"):
+        assert gone not in safe
+    assert 'minsize="1.2em"' in safe and 'depth=".5ex"' in safe and safe.count("mathsize") == 1
+
+
+def test_ordinary_math_keeps_its_spacing():
+    html = written.render_markdown("$a\\quad b$ $\\big( x \\big)$ $\\binom{n}{k}$ $\\Huge y$ $\\displaystyle\\sum$")
+    for kept in ('width="1em"', 'minsize="1.2em"', 'linethickness="0"', 'mathsize="2.49em"', 'scriptlevel="0"'):
+        assert kept in html
+    assert math_problems(html) == []
+
+
+def test_the_corpus_overlay_answers_stay_inside_their_formulas():
+    answers = corpus_answers("written_mathml_overlay")
+    assert len(answers) == 3
+    for source in answers.values():
+        html = written.render_markdown(source)
+        assert "<math" in html and math_problems(html) == []
+
+
+def test_links_are_shown_as_text_not_followed():
+    answers = corpus_answers("written_links")
+    html = "".join(written.render_markdown(source) for source in answers.values())
+    assert "<a" not in html and "href" not in html
+    for url in ("https://evil.example/phish?u=ta", "https://evil.example/auto", "http://evil.example/ref",
+                "http://evil.example/img"):
+        assert url in html, url
+    text = "".join(Page(html).text)
+    assert "the course page (https://evil.example/phish?u=ta)" in text
+    assert "javascript:alert(1)" in text  # not a link target, only text
+
+
+def test_answer_cards_clip_what_they_draw():
+    page = (ROOT / "grader" / "reporting" / "templates" / "written_question.html").read_text(encoding="utf-8")
+    assert re.search(r"\.card > \.body \{[^}]*contain: paint", page)
+
+
+def _shuffled_handout(stem, n_cells, how):
+    import random
+
+    rng = random.Random(10)
+    handout = [c for c in handout_cells(stem) if not c["tags"] and len(c["source"]) > 100]
+    cells = handout_cells(stem)
+    for i in range(n_cells):
+        source = handout[i % len(handout)]["source"]
+        parts = source.split() if how == "words" else source.splitlines()
+        rng.shuffle(parts)
+        cells.append({"tags": [], "source": (" " if how == "words" else "\n").join(parts), "index": 100 + i})
+    return cells
+
+
+@pytest.mark.parametrize("how", ["words", "lines"])
+def test_a_large_shuffled_copy_of_the_handout_costs_seconds(tmp_path, how):
+    """Thousands of shuffled copies of handout cells (16 MB of Markdown): word-shuffled ones are turned away by
+    the word-pair filter, line-shuffled ones (which keep most word pairs) by the time budget."""
+    import time
+
+    stem = "q1_expressivity"
+    questions = written.load_questions()
+    copied = [c["source"] for c in _shuffled_handout(stem, 0, how) if not c["tags"] and len(c["source"]) > 100]
+    n = 16_000_000 * len(copied) // sum(map(len, copied))
+    data = answers_json(**{stem: _shuffled_handout(stem, n, how)})
+    sub = tmp_path / "mallory"
+    sub.mkdir()
+    (sub / "answers.json").write_text(json.dumps(data), encoding="utf-8")
+    assert (sub / "answers.json").stat().st_size > 15_000_000
+    started = time.process_time()
+    answers = written.collect_answers(sub, questions)
+    seconds = time.process_time() - started
+    assert seconds < 10, f"{seconds:.1f} s of CPU for one notebook"
+    extra = sum(len(a.extra) for a in answers.values() if a.extra)
+    assert extra >= n // 2  # the copies are shown to the TA, not hidden as handout
+
+
+def test_an_earlier_version_of_the_handout_is_still_recognised(tmp_path):
+    questions = written.load_questions()
+    cells = handout_cells("q1_expressivity")
+    edited = [dict(c, source=c["source"].replace("the", "teh", 1)) if not c["tags"] else c for c in cells]
+    sub = tmp_path / "old"
+    sub.mkdir()
+    (sub / "answers.json").write_text(json.dumps(answers_json(q1_expressivity=edited)), encoding="utf-8")
+    answers = written.collect_answers(sub, questions)
+    assert [a.extra for key, a in answers.items() if questions[key].stem == "q1_expressivity"] == [[], [], []]

@@ -39,6 +39,9 @@ SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schema" / "results.schema.j
 # "hidden" and "after_published" checks are never explained here, only named and scored.
 WITHHELD = frozenset({"hidden", "after_published"})
 MAX_OUTPUT_CHARS = 8000
+# the gradebook's note: each question's phrase, then the whole cell (a student's error text is never quoted whole)
+NOTE_PHRASE_CHARS = 80
+NOTE_CHARS = 300
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/svg+xml", "image/webp"})
 
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
@@ -478,17 +481,26 @@ def gradebook_row(sub_dir: Path) -> list[str]:
     try:
         results = load_results(sub_dir)
     except ResultsError as exc:
-        return [csv_safe(student_id), *[""] * (len(registry.stems()) + 2), csv_safe(f"not graded: {exc}")]
+        return [csv_safe(student_id), *[""] * (len(registry.stems()) + 2),
+                csv_safe(f"not graded: {_note_phrase(str(exc))}", NOTE_CHARS)]
     meta, meta_problem = load_meta(sub_dir)
-    notes = [meta_problem] if meta_problem else []
-    notes += [f"{stem}: {w}" for stem in registry.stems() if _meta_question(meta, stem).get("source") != "missing"
+    notes = [_note_phrase(meta_problem)] if meta_problem else []
+    notes += [f"{stem}: {_note_phrase(w)}" for stem in registry.stems()
+              if _meta_question(meta, stem).get("source") != "missing"
               and (w := _worker_problem(_meta_question(meta, stem)))]
     per_question = {stem: [] for stem in registry.stems()}
     for test in results["tests"]:
         per_question[test["tags"][0]].append(test["score"])
     max_score = results.get("max_score", math.fsum(t["max_score"] for t in results["tests"]))
     return [csv_safe(student_id), *(fmt_points(math.fsum(per_question[s])) for s in registry.stems()),
-            fmt_points(results["score"]), fmt_points(max_score), csv_safe(clean_text("; ".join(notes)))]
+            fmt_points(results["score"]), fmt_points(max_score), csv_safe("; ".join(notes), NOTE_CHARS)]
+
+
+def _note_phrase(text: str) -> str:
+    """A short phrase for the gradebook's note from text a student's code may have written (an exception's
+    message): its first line, sanitised and cut at :data:`NOTE_PHRASE_CHARS`; the feedback has the whole text."""
+    first = clean_text(text).strip().split("\n", 1)[0]
+    return csv_safe(first, NOTE_PHRASE_CHARS)
 
 
 def write_gradebook(out_dir: Path, student_dirs: list[Path]) -> None:

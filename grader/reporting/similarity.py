@@ -1,8 +1,9 @@
 """Screen a class for copied code, the way MOSS does: normalised token fingerprints, winnowed.
 
 Each question file is split into tokens with Python's ``tokenize`` and normalised so that a copy cannot hide behind
-cosmetics: comments, docstrings and blank lines are dropped, every identifier becomes one placeholder (renaming
-variables changes nothing), literals become a placeholder per type, while keywords, operators, builtins and attribute
+cosmetics: comments, docstrings, blank lines and statements that do nothing (``pass``, ``...``, a bare constant or
+name) are dropped, and so are parentheses that only group and trailing commas; every identifier becomes one
+placeholder (renaming variables changes nothing), literals become a placeholder per type, while keywords, operators, builtins and attribute
 names (``np.outer``, ``keras.layers.Dense``) are kept as written. Every run of ``K`` consecutive tokens (a k-gram) is
 hashed (Karp-Rabin over blake2b token codes, so the same across runs and machines) and winnowed with a window of
 ``W`` hashes (Schleimer, Wilkerson and Aiken, SIGMOD 2003): each window contributes its smallest hash. Any code the
@@ -70,6 +71,8 @@ _KEPT_NAMES = frozenset(keyword.kwlist) | frozenset(dir(builtins))
 _SHIFT = 5  # tokens by which the two sides of one region may drift apart (a small insertion)
 _STRUCTURE = frozenset({";", "{", "}"})
 _DEFINITION = frozenset({"def", "class", "async", "@"})
+_COMPOUND = frozenset({"if", "elif", "else", "for", "while", "try", "except", "finally", "with", "def", "class",
+                       "async", "match", "case"})
 _MAX_OCCURRENCES = 4  # per fingerprint and file when pairing positions, so repeated boilerplate cannot blow up
 
 
@@ -235,28 +238,46 @@ def _normalise(lines: list[str], first_line: int = 1) -> _Normalised:
     shift = first_line - 1
     tokens, spans, units = [], [], []
     statement_start, depth, unit_kind, previous = True, 0, None, ""
+    inline = False  # just after a compound statement's colon: a statement may follow on the same line
+    brackets, lambdas, opener = 0, 0, ""
+    groups: list[bool] = []  # per open parenthesis: kept (a call, a definition) or dropped (only grouping)
     i, count = 0, len(raw)
     while i < count:
         kind, string, (start, _), (end, _), _ = raw[i]
         i += 1
+        if statement_start or inline:
+            after = _no_op_end(raw, i - 1)
+            if after is not None:
+                i, inline = after, False  # pass, ..., a docstring or another bare constant or name
+                continue
         if statement_start:
-            if kind == STRING:
-                j = i
-                while j < count and raw[j].type == STRING:
-                    j += 1
-                if j == count or raw[j].type in (NEWLINE, ENDMARKER):
-                    i = j + 1  # a docstring or another bare string statement, with its NEWLINE
-                    continue
             if depth == 0 and kind not in (INDENT, DEDENT, NEWLINE, ENDMARKER):
                 starts = "definition" if string in _DEFINITION else "statements"
                 if unit_kind != "decorator" and (starts == "definition" or unit_kind != "statements"):
                     units.append(len(tokens))
                 unit_kind = "decorator" if string == "@" else starts
+            opener, lambdas = string, 0
         statement_start = kind in (NEWLINE, INDENT, DEDENT) or string == ";"
+        inline = (kind == OP and string == ":" and brackets == 0 and lambdas == 0 and opener in _COMPOUND)
         if kind == NAME:
+            lambdas += string == "lambda" and brackets == 0
             text = string if string in _KEPT_NAMES or previous == "." else "$id"
         elif kind == OP:
-            text = string if string != ";" else None if previous in ("", ";", "{") else ";"
+            if string in "([{":
+                brackets += 1
+            elif string in ")]}":
+                brackets -= 1
+            if string == "(":
+                # after a name, a literal or a closing bracket it calls or defines; elsewhere it only groups
+                groups.append(previous.startswith("$") or previous in (")", "]")
+                              or (previous in _KEPT_NAMES and not keyword.iskeyword(previous)))
+                text = "(" if groups[-1] else None
+            elif string == ")":
+                text = ")" if not groups or groups.pop() else None
+            elif string == "," and i < count and raw[i].string in (")", "]", "}"):
+                text = None  # a trailing comma
+            else:
+                text = string if string != ";" else None if previous in ("", ";", "{") else ";"
         elif kind == NEWLINE:
             text = None if previous in ("", ";", "{") else ";"
         elif kind == INDENT:
@@ -275,6 +296,26 @@ def _normalise(lines: list[str], first_line: int = 1) -> _Normalised:
             spans.append(None if text in _STRUCTURE else (start + shift, end + shift))
             previous = text
     return tokens, spans, units
+
+
+def _no_op_end(raw: list, first: int) -> int | None:
+    """If the statement starting at ``raw[first]`` does nothing (``pass``, ``...``, a docstring or another bare
+    literal or name, in any parentheses), the index just after it and its ``;`` or line end; else None."""
+    atoms, strings_only, balance = 0, True, 0
+    for j in range(first, len(raw)):
+        kind, string = raw[j].type, raw[j].string
+        if balance == 0 and (kind in (NEWLINE, ENDMARKER) or string == ";"):
+            return j + 1 if atoms == 1 or (atoms and strings_only) else None
+        if kind == STRING:
+            atoms += 1
+        elif kind == NUMBER or string == "..." or (kind == NAME and (
+                string in ("pass", "None", "True", "False") or not keyword.iskeyword(string))):
+            atoms, strings_only = atoms + 1, False
+        elif string in ("(", ")"):
+            balance += 1 if string == "(" else -1
+        else:
+            return None
+    return None
 
 
 @dataclass

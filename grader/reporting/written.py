@@ -22,7 +22,9 @@ What is written (``write_written_reports``):
 - ``OUT/written/index.html``: every submission against every written question, with links.
 
 Math (``$...$``, ``$$...$$`` and bare ``\\begin{align}`` environments) becomes MathML on the server with latex2mathml,
-and the MathML is rebuilt from a whitelist of elements and attributes; raw HTML in an answer is shown as text; images
+and the MathML is rebuilt from a whitelist of elements and attributes (no ``voffset``, sizes and spaces non-negative
+and at most a few em, so nothing is drawn outside the formula); raw HTML in an answer is shown as text; links are
+shown as their text and address, never as links; images
 are only those pasted into the notebook, as data URIs; and the pages carry the same Content-Security-Policy as the
 feedback (no script, no network). TeX that cannot be converted is shown as code, marked.
 
@@ -44,6 +46,7 @@ import json
 import math
 import re
 import sys
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from functools import cache
@@ -58,7 +61,7 @@ from mdit_py_plugins.amsmath import amsmath_plugin
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
 from grader import registry
-from grader.files import FORMULA_START, atomic_write_text
+from grader.files import atomic_write_text, csv_key
 from grader.reporting.html import render
 from grader.reporting.report import IMAGE_TYPES, clean_text, fmt_points
 from nnkit.stubgen import ANSWER_TAG, MD_BEGIN, MD_END, PLACEHOLDER, RUBRIC_TAG, tagged_id
@@ -193,15 +196,43 @@ def _normal(text: str) -> str:
     return " ".join(text.split())
 
 
-def _is_handout(text: str, handout: frozenset[str] | set[str]) -> bool:
-    """True if ``text`` is one of the handout's cells, or nearly (a notebook from an earlier version of it)."""
-    if text in handout:
-        return True
-    for cell in handout:
-        matcher = difflib.SequenceMatcher(None, text, cell, autojunk=False)
-        if matcher.real_quick_ratio() > 0.85 and matcher.quick_ratio() > 0.85 and matcher.ratio() > 0.85:
+# the CPU time one submission's cells may spend on near-handout comparisons; past it a cell that is not exactly the
+# handout's is shown to the TA as the student's
+HANDOUT_BUDGET_SECONDS = 2.0
+_NEAR = 0.85
+
+
+def _bigrams(text: str) -> set[tuple[str, str]]:
+    words = text.split()
+    return set(zip(words, words[1:]))
+
+
+class _Handout:
+    """Tells the handout's cells (``handout``: normalised texts) from a student's, within a CPU-time budget."""
+
+    def __init__(self, handout: frozenset[str] | set[str], deadline: float):
+        self.cells = [(cell, _bigrams(cell)) for cell in handout]
+        self.exact = frozenset(handout)
+        self.deadline = deadline  # in time.process_time()
+
+    def __contains__(self, text: str) -> bool:
+        """True if ``text`` is one of the handout's cells, or nearly (a notebook from an earlier version of it)."""
+        if text in self.exact:
             return True
-    return False
+        bigrams = None
+        for cell, cell_bigrams in self.cells:
+            if 2 * min(len(text), len(cell)) <= _NEAR * (len(text) + len(cell)):
+                continue  # the lengths alone bound the ratio
+            bigrams = _bigrams(text) if bigrams is None else bigrams
+            # a copy edited here and there keeps most word pairs; words shuffled (to be costly) keep few
+            if 2 * len(bigrams & cell_bigrams) < 0.5 * (len(bigrams) + len(cell_bigrams)):
+                continue
+            if time.process_time() > self.deadline:
+                return False
+            matcher = difflib.SequenceMatcher(None, text, cell, autojunk=False)
+            if matcher.quick_ratio() > _NEAR and matcher.ratio() > _NEAR:
+                return True
+        return False
 
 
 # --- one submission's answers -------------------------------------------------------------------------------------
@@ -275,6 +306,7 @@ def collect_answers(sub_dir: Path, questions: dict[str, WrittenQuestion],
         return {q: StudentAnswer(student_id, "missing", problem) for q in questions}
     out: dict[str, StudentAnswer] = {}
     by_stem: dict[str, list[str]] = {}
+    deadline = time.process_time() + HANDOUT_BUDGET_SECONDS
     for key, question in questions.items():
         by_stem.setdefault(question.stem, []).append(key)
     for stem, keys in by_stem.items():
@@ -305,11 +337,11 @@ def collect_answers(sub_dir: Path, questions: dict[str, WrittenQuestion],
                     PLACEHOLDER in c["source"] for c in tagged) else "")
             out[key] = answer
         # Markdown the student added instead of (or besides) the answer cell goes with the nearest answer cell
-        prompts = {_normal(q.prompt) for q in questions.values()}
+        known = _Handout(handout | {_normal(q.prompt) for q in questions.values()}, deadline)
         for cell in cells:
             if any(t.startswith(ANSWER_TAG) for t in cell["tags"]) or not cell["source"].strip():
                 continue
-            if _is_handout(_normal(cell["source"]), handout | prompts):
+            if _normal(cell["source"]) in known:
                 continue
             extra = ExtraCell(cell["index"], cell["source"], cell["attachments"])
             placed = [(abs(i - cell["index"]), i > cell["index"], key) for key in keys for i in positions[key]]
@@ -327,11 +359,43 @@ def collect_answers(sub_dir: Path, questions: dict[str, WrittenQuestion],
 _MATHML_ELEMENTS = frozenset("""math mrow mi mn mo ms mtext mspace msub msup msubsup mfrac msqrt mroot mover munder
     munderover mtable mtr mtd mlabeledtr mstyle mpadded mphantom menclose merror mmultiscripts mprescripts none
     semantics annotation""".split())
-_MATHML_ATTRIBUTES = frozenset("""display mathvariant stretchy fence form separator lspace rspace width height depth
-    voffset linebreak displaystyle scriptlevel rowspacing columnspacing columnalign rowalign columnlines rowlines frame
-    framespacing notation accent accentunder movablelimits minsize maxsize symmetric largeop mathsize open close
-    linethickness align equalrows equalcolumns rowspan columnspan side encoding""".split())
+_MATHML_ATTRIBUTES = frozenset("""display mathvariant stretchy fence form separator linebreak displaystyle
+    columnalign rowalign columnlines rowlines frame notation accent accentunder movablelimits symmetric largeop open
+    close align equalrows equalcolumns rowspan columnspan side encoding""".split())
+# Attributes that size or move what is drawn (voffset is never kept): a length list, each length non-negative and at
+# most _MAX_EM em, so an answer cannot draw outside its formula (over the card's head, say a fake TA score).
+_MATHML_LENGTHS = frozenset("""lspace rspace width height depth minsize maxsize mathsize linethickness rowspacing
+    columnspacing framespacing""".split())
+_MAX_EM = 3.0
+_EM_PER_UNIT = {"em": 1.0, "": 1.0, "ex": 0.5, "px": 1 / 16, "pt": 1 / 12, "pc": 1.0, "mm": 1 / 4.23, "cm": 2.36,
+                "in": 6.0, "mu": 1 / 18, "%": 0.01}
+_LENGTH = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(em|ex|px|pt|pc|mm|cm|in|mu|%)?")
+_NAMED_SPACES = frozenset("""veryverythinmathspace verythinmathspace thinmathspace mediummathspace thickmathspace
+    verythickmathspace veryverythickmathspace thin medium thick auto""".split())
 _MATH_NS = "{http://www.w3.org/1998/Math/MathML}"
+
+
+def _bounded_length(value: str) -> bool:
+    """True if ``value`` is a list of lengths, each named (not a negative space) or at most _MAX_EM em."""
+    parts = value.split()
+    for part in parts:
+        m = _LENGTH.fullmatch(part.lower())
+        if part.lower() not in _NAMED_SPACES and not (
+                m and float(m[1]) * _EM_PER_UNIT[m[2] or ""] <= _MAX_EM):
+            return False
+    return bool(parts)
+
+
+def _mathml_attribute(name: str, value: str, sized: bool) -> bool:
+    """Whether the attribute ``name="value"`` is kept; ``sized``: an enclosing element already sets ``mathsize``
+    (nested sizes multiply, so only the outermost is kept)."""
+    if name == "mathsize" and sized:
+        return False
+    if name in _MATHML_LENGTHS:
+        return _bounded_length(value)
+    if name == "scriptlevel":  # a negative level enlarges the text
+        return re.fullmatch(r"\+?[0-2]", value.strip()) is not None
+    return name in _MATHML_ATTRIBUTES
 
 
 def _literal(element: ET.Element) -> str:
@@ -342,17 +406,19 @@ def _literal(element: ET.Element) -> str:
     return f"<{tag}{attributes}>{inner}</{tag}>"
 
 
-def _safe_mathml(element: ET.Element) -> str:
+def _safe_mathml(element: ET.Element, sized: bool = False) -> str:
     """``element`` serialised again with only whitelisted MathML elements and attributes; text is escaped, and an
     element outside the whitelist (say ``<script>`` from ``\\text{<script>}``) is shown as the literal text it was."""
     tag = element.tag.removeprefix(_MATH_NS)
     if tag not in _MATHML_ELEMENTS:
         return f"<mtext>{escape(_literal(element))}</mtext>"
-    attributes = "".join(f' {name}="{escape(value)}"' for name, value in element.attrib.items()
-                         if name in _MATHML_ATTRIBUTES)
+    kept = {name: value for name, value in element.attrib.items() if _mathml_attribute(name, value, sized)}
+    attributes = "".join(f' {name}="{escape(value)}"' for name, value in kept.items())
     if tag == "math":
         attributes = ' xmlns="http://www.w3.org/1998/Math/MathML"' + attributes
-    inner = escape(element.text or "") + "".join(_safe_mathml(child) + escape(child.tail or "") for child in element)
+    sized = sized or "mathsize" in kept
+    inner = escape(element.text or "") + "".join(_safe_mathml(child, sized) + escape(child.tail or "")
+                                                 for child in element)
     return f"<{tag}{attributes}>{inner}</{tag}>"
 
 
@@ -386,6 +452,18 @@ def _image_renderer(self, tokens, idx, options, env):
             f'are]</span>')
 
 
+def _link_open(self, tokens, idx, options, env):
+    token = tokens[idx]
+    env.setdefault("links", []).append("" if token.markup == "autolink" else token.attrGet("href") or "")
+    return ""
+
+
+def _link_close(self, tokens, idx, options, env):
+    """A link is never kept as a link: its text, then its address as text (an autolink is only its address)."""
+    href = env["links"].pop() if env.get("links") else ""
+    return f' <span class="url">({escape(href)})</span>' if href else ""
+
+
 @cache
 def _markdown() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "typographer": False}).enable(["table", "strikethrough"])
@@ -403,6 +481,8 @@ def _markdown() -> MarkdownIt:
     md.add_render_rule("amsmath", lambda self, t, i, o, e: f'<div class="display">'
                                                            f'{tex_to_mathml(t[i].content, True)}</div>\n')
     md.add_render_rule("image", _image_renderer)
+    md.add_render_rule("link_open", _link_open)
+    md.add_render_rule("link_close", _link_close)
     return md
 
 
@@ -412,12 +492,6 @@ def render_markdown(text: str, attachments: dict | None = None) -> str:
 
 
 # --- manual scores ------------------------------------------------------------------------------------------------
-
-def _plain_id(cell: str) -> str:
-    """A student id as written, without the apostrophe the gradebook puts before a leading = + - @."""
-    cell = cell.strip()
-    return cell[1:] if cell.startswith("'") and cell[1:2] in FORMULA_START else cell
-
 
 def read_manual_scores(path: Path, student_ids=None, questions: dict[str, WrittenQuestion] | None = None
                        ) -> dict[str, dict[str, float]]:
@@ -448,7 +522,7 @@ def read_manual_scores(path: Path, student_ids=None, questions: dict[str, Writte
                                     f"student_id and the written questions {allowed}")
         if header.count(name) > 1:
             raise ManualScoresError(f"{path}, row 1: the column {name!r} appears {header.count(name)} times")
-    known = None if student_ids is None else {_plain_id(s) for s in student_ids}
+    known = None if student_ids is None else {csv_key(s) for s in student_ids}
     scores: dict[str, dict[str, float]] = {}
     first_row: dict[str, int] = {}
     for number, row in enumerate(rows[1:], 2):
@@ -457,7 +531,7 @@ def read_manual_scores(path: Path, student_ids=None, questions: dict[str, Writte
         if len(row) != len(header):
             raise ManualScoresError(f"{path}, row {number}: {len(row)} cells, but the header has {len(header)}")
         record = dict(zip(header, row))
-        student = _plain_id(record["student_id"])
+        student = csv_key(record["student_id"])
         if not student:
             raise ManualScoresError(f"{path}, row {number}, column student_id: empty")
         if student in first_row:
@@ -503,7 +577,7 @@ def merge_manual_scores(gradebook_csv: Path, manual: dict[str, dict[str, float]]
     keep = [i for i, name in enumerate(rows[0]) if name not in added]
     header = [rows[0][i] for i in keep]
     col = {name: i for i, name in enumerate(header)}
-    ids = [_plain_id(row[col["student_id"]]) if len(row) == len(rows[0]) else "" for row in rows[1:]]
+    ids = [csv_key(row[col["student_id"]]) if len(row) == len(rows[0]) else "" for row in rows[1:]]
     unknown = sorted(set(manual) - set(ids))
     if unknown:
         raise ManualScoresError(f"{gradebook_csv}: manual scores for {', '.join(map(repr, unknown))}, who "
@@ -563,7 +637,7 @@ def write_written_reports(out_dir: Path, student_dirs: list[Path], manual_scores
         for key, answer in answers.items():
             answer.student_id = clean_text(sid)
             if manual is not None:
-                answer.score = manual.get(_plain_id(sid), {}).get(key)
+                answer.score = manual.get(csv_key(sid), {}).get(key)
     target = out_dir / WRITTEN_DIR
     target.mkdir(parents=True, exist_ok=True)
     common = {"pts": fmt_points, "status_word": _STATUS_WORD, "md": _md_markup, "questions": list(questions.values())}
