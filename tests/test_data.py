@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from nnkit import data
+from nnkit.files import atomic_write
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -293,11 +294,11 @@ def test_atomic_write_failure_leaves_no_partial_file(tmp_path):
 
     target = tmp_path / "cache" / "mnist.npz"
     with pytest.raises(OSError, match="disk full"):
-        data._atomic_write(target, half_then_fail)
+        atomic_write(target, half_then_fail)
     assert list(target.parent.iterdir()) == []
     target.write_bytes(b"old")
     with pytest.raises(OSError, match="disk full"):
-        data._atomic_write(target, half_then_fail)
+        atomic_write(target, half_then_fail)
     assert list(target.parent.iterdir()) == [target] and target.read_bytes() == b"old"
 
 
