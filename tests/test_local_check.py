@@ -77,7 +77,7 @@ def test_stubs_score_nothing_and_fail(stubs):
     assert (int(passed), float(score)) == (0, 0.0) and int(ran) > 0 and float(points) > 0
     assert "internal grader error" not in stubs.stdout
     # each failure names the check and says why, so a student knows where to start
-    assert "FAILED  Q1A: box_network returns a network with exactly two hidden step neurons" in stubs.stdout
+    assert "FAILED  Q1a: box_network returns a network with exactly two hidden step neurons" in stubs.stdout
     assert "NotImplementedError: this function is still the stub" in stubs.stdout
     assert "array([[" not in stubs.stdout, "numpy printouts of the inputs should be shortened"
 
