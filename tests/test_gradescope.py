@@ -88,8 +88,11 @@ def autograder(bundle, tmp_path_factory) -> dict:
         return {"root": root, "env": env}
     site = venv / Path(sysconfig.get_path("purelib")).relative_to(sys.prefix)
     for stale in site.glob("__editable__*nn_autograder_kit*"):
+        text = stale.read_text()
         stale.unlink()  # a hard link: the checkout's venv keeps its own
-    (site / "nn_autograder_kit_bundle.pth").write_text(f"{root / 'source'}\n")
+        # the same editable finder, mapping the kit's packages to the bundle (a plain .pth folder entry would need
+        # that folder listable, which the Landlock sandbox does not grant)
+        stale.write_text(text.replace(repr(str(ROOT))[1:-1], str(root / "source")))
     env["NNKIT_PYTHON"] = str(venv / "bin" / "python")
     return {"root": root, "env": env}
 
@@ -161,8 +164,23 @@ def test_build_refuses_a_module_that_imports_solutions(tmp_path):
         gradescope.build(tmp_path / "out.zip", repo)
 
 
-def test_reference_gets_full_marks_on_every_non_training_check(autograder):
-    proc, results = run_autograder(autograder, {f"{s}.py": ROOT / "solutions" / f"{s}.py" for s in STEMS})
+# The sandboxes run_autograder is tested in, and the environment that selects each: Landlock is what a Gradescope
+# container whose seccomp profile forbids namespaces gets.
+MODES = {"bubblewrap": {}, "landlock": {"NNKIT_NO_BWRAP": "1"}}
+
+
+def expected_mode(autograder: dict, mode: str) -> str:
+    if autograder["env"].get("NNKIT_NO_BWRAP") == "1" or not sandbox.bwrap_available():
+        return "landlock" if sandbox.landlock_available() else "none"
+    return mode
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_reference_gets_full_marks_on_every_non_training_check(autograder, mode):
+    if mode == "landlock" and not sandbox.landlock_available():
+        pytest.skip(f"this kernel cannot run the Landlock sandbox: {sandbox._landlock_trial()}")
+    proc, results = run_autograder(autograder, {f"{s}.py": ROOT / "solutions" / f"{s}.py" for s in STEMS},
+                                   **MODES[mode])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     training = training_titles()
     lost = [t["name"] for t in results["tests"]
@@ -172,8 +190,9 @@ def test_reference_gets_full_marks_on_every_non_training_check(autograder):
     assert len(skipped) == len(training) and all(t["score"] == 0 for t in skipped)
     assert {t["tags"][0] for t in results["tests"]} == set(STEMS)
     assert any(t.get("visibility") == "after_published" for t in results["tests"]), "hidden checks did not run"
-    sandboxed = results["extra_data"]["nnkit"]["sandboxed"]
-    assert sandboxed == (autograder["env"].get("NNKIT_NO_BWRAP") != "1" and sandbox.bwrap_available())
+    nnkit = results["extra_data"]["nnkit"]
+    assert nnkit["sandbox"] == expected_mode(autograder, mode) and nnkit["sandboxed"] is True
+    assert {"bubblewrap": "(bubblewrap)", "landlock": "(Landlock and seccomp"}[nnkit["sandbox"]] in results["output"]
 
 
 def test_grader_itself_succeeds_without_the_solutions(autograder):
@@ -182,29 +201,53 @@ def test_grader_itself_succeeds_without_the_solutions(autograder):
     assert results["extra_data"]["nnkit"]["grader_exit_status"] == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
 
-def test_stubs_score_zero_without_crashing(autograder):
-    proc, results = run_autograder(autograder, {f"{s}.py": ROOT / "assignments" / f"{s}.py" for s in STEMS})
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_stubs_score_zero_without_crashing(autograder, mode):
+    proc, results = run_autograder(autograder, {f"{s}.py": ROOT / "assignments" / f"{s}.py" for s in STEMS},
+                                   **MODES[mode])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert results["score"] == 0 and results["tests"]
     assert all(t["score"] == 0 and t["status"] == "failed" for t in results["tests"])
     assert not [t["name"] for t in results["tests"] if "internal grader error" in t.get("output", "")]
     assert any("NotImplementedError" in t.get("output", "") for t in results["tests"])
+    assert results["extra_data"]["nnkit"]["sandbox"] == expected_mode(autograder, mode)
 
 
-def test_without_bubblewrap_it_grades_and_says_so(autograder):
+def test_without_bubblewrap_it_grades_under_landlock(autograder):
+    if not sandbox.landlock_available():
+        pytest.skip(f"this kernel cannot run the Landlock sandbox: {sandbox._landlock_trial()}")
     files = {f"{ONE}.py": ROOT / "solutions" / f"{ONE}.py"}
-    proc, results = run_autograder(autograder, files, NNKIT_NO_BWRAP="1")
+    proc, results = run_autograder(autograder, files, NNKIT_NO_BWRAP="1", NNKIT_REQUIRE_SANDBOX="1")
+    assert proc.returncode == 0
+    assert "Your code ran in a sandbox (Landlock and seccomp, as an unprivileged user)." in results["output"]
+    nnkit = results["extra_data"]["nnkit"]
+    assert nnkit["sandbox"] == "landlock" and nnkit["sandboxed"] is True
+    assert nnkit["sandbox_problem"] == "NNKIT_NO_BWRAP=1 is set"
+    assert "student code runs under Landlock and seccomp" in proc.stdout
+    assert sum(t["score"] for t in results["tests"] if t["tags"][0] == ONE) > 0
+
+
+def test_without_any_sandbox_it_refuses_unless_told(autograder):
+    """Neither sandbox usable: a placeholder results.json; with NNKIT_RUN_STUDENT_CODE_UNSANDBOXED=1 it grades and
+    every output says it ran without a sandbox."""
+    files = {f"{ONE}.py": ROOT / "solutions" / f"{ONE}.py"}
+    none = {"NNKIT_NO_BWRAP": "1", "NNKIT_NO_LANDLOCK": "1"}
+    proc, results = run_autograder(autograder, files, **none)
+    assert proc.returncode != 0 and results["score"] == 0 and results["tests"] == []
+    assert results["output"] == gradescope.GRADER_FAILED
+    assert "the grader will refuse to run student code" in proc.stdout
+    proc, results = run_autograder(autograder, files, **none, NNKIT_RUN_STUDENT_CODE_UNSANDBOXED="1")
     assert proc.returncode == 0
     assert "WITHOUT a sandbox" in results["output"]
-    assert results["extra_data"]["nnkit"]["sandboxed"] is False
-    assert results["extra_data"]["nnkit"]["sandbox_problem"] == "NNKIT_NO_BWRAP=1 is set"
+    assert results["extra_data"]["nnkit"]["sandbox"] == "none" and results["extra_data"]["nnkit"]["sandboxed"] is False
     assert "student code runs WITHOUT a sandbox" in proc.stdout
     assert sum(t["score"] for t in results["tests"] if t["tags"][0] == ONE) > 0
 
 
 def test_require_sandbox_refuses_and_still_writes_results(autograder):
     files = {f"{ONE}.py": ROOT / "solutions" / f"{ONE}.py"}
-    proc, results = run_autograder(autograder, files, NNKIT_NO_BWRAP="1", NNKIT_REQUIRE_SANDBOX="1")
+    proc, results = run_autograder(autograder, files, NNKIT_NO_BWRAP="1", NNKIT_NO_LANDLOCK="1",
+                                   NNKIT_REQUIRE_SANDBOX="1", NNKIT_RUN_STUDENT_CODE_UNSANDBOXED="1")
     assert proc.returncode != 0
     assert results["score"] == 0 and results["tests"] == []
     assert results["output"] == gradescope.GRADER_FAILED

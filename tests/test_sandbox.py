@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -419,16 +420,18 @@ def test_non_root_caller_gets_a_user_namespace_and_the_process_limit():
 
 
 def test_fallback_runs_without_bwrap_and_warns(monkeypatch, job_dir):
-    """With NNKIT_NO_BWRAP=1 the command runs unsandboxed, after a warning, with sandbox paths mapped to host paths."""
+    """With neither bubblewrap nor Landlock the command runs unsandboxed, after a warning, with sandbox paths mapped
+    to host paths."""
     monkeypatch.setenv("NNKIT_NO_BWRAP", "1")
+    monkeypatch.setenv("NNKIT_NO_LANDLOCK", "1")
     monkeypatch.setenv("NNKIT_SECRET_TOKEN", "must-not-leak")
     monkeypatch.setattr(sandbox, "_fallback_warned", False)
-    assert not bwrap_available()
-    with pytest.warns(FallbackWarning, match=r"bubblewrap \(bwrap\) not available: student code runs WITHOUT a"):
+    assert not bwrap_available() and sandbox.sandbox_mode() == "none"
+    with pytest.warns(FallbackWarning, match=r"neither bubblewrap nor Landlock can be used: student code runs WITHOUT"):
         result = run_sandboxed([sys.executable, "-I", "-B", "/kit/probe.py", "/job/input.txt"],
                                ro_binds={str(FIXTURES): "/kit", str(job_dir): "/job"}, env={"DATA": "/job/input.txt"})
     seen = reply_json(result)
-    assert not result.sandboxed and result.returncode == 0
+    assert not result.sandboxed and result.mode == "none" and result.returncode == 0
     assert seen["input"] == "payload"
     assert seen["env"]["DATA"] == str(job_dir / "input.txt")
     assert "NNKIT_SECRET_TOKEN" not in seen["env"]
@@ -440,7 +443,253 @@ def test_fallback_runs_without_bwrap_and_warns(monkeypatch, job_dir):
 
 
 def test_require_sandbox_refuses_to_fall_back(monkeypatch):
-    """require_sandbox=True raises instead of running unsandboxed."""
+    """require_sandbox=True raises instead of running unsandboxed; Landlock counts as a sandbox."""
     monkeypatch.setenv("NNKIT_NO_BWRAP", "1")
-    with pytest.raises(SandboxUnavailable, match="bubblewrap"):
+    monkeypatch.setenv("NNKIT_NO_LANDLOCK", "1")
+    with pytest.raises(SandboxUnavailable, match="neither bubblewrap nor Landlock"):
         run_py("pass", require_sandbox=True)
+
+
+
+# The sandbox without namespaces (Landlock, seccomp and, as root, a fresh uid): what bubblewrap is simulated away for.
+
+@pytest.fixture
+def landlock(monkeypatch):
+    monkeypatch.setenv("NNKIT_NO_BWRAP", "1")
+    if not sandbox.landlock_available():
+        pytest.skip(f"this kernel cannot run the Landlock sandbox: {sandbox._landlock_trial()}")
+    assert sandbox.sandbox_mode() == "landlock"
+
+
+def outcome(paths_code: str) -> str:
+    """Python source of a function ``attempt(f)`` that returns "ok" or the OSError's errno name."""
+    return ("import errno, json, os, sys\n"
+            "def attempt(f):\n"
+            "    try:\n        f()\n        return 'ok'\n"
+            "    except OSError as exc:\n        return errno.errorcode.get(exc.errno, str(exc.errno))\n" + paths_code)
+
+
+def test_landlock_reads_only_the_runtime_and_its_binds(landlock, job_dir, tmp_path):
+    """The job and the runtime are readable; the kit's private files, hidden paths and anything else are not."""
+    root = Path(__file__).resolve().parents[1]
+    (job_dir / "secret.txt").write_text("hidden")
+    other = tmp_path / "other-student"
+    other.mkdir()
+    (other / "q1_expressivity.py").write_text("CONTROL")
+    private = [root / "grader" / "hidden" / "secret.py", root / "solutions" / "q1_expressivity.py",
+               next((root / "questions").glob("*/hidden/checks.py")), other / "q1_expressivity.py", Path("/etc/passwd")]
+    assert all(p.is_file() for p in private)
+    code = outcome("""
+out = {p: attempt(lambda p=p: open(p).read()) for p in sys.argv[2:]}
+out["listing /"] = attempt(lambda: os.listdir("/"))
+out["listing kit"] = attempt(lambda: os.listdir(sys.argv[2].rsplit("/", 2)[0]))
+out["input"] = open(sys.argv[1]).read()
+import numpy
+os.write(3, json.dumps(out).encode())
+""")
+    result = run_py(code, "/job/input.txt", *map(str, private), "/job/secret.txt", ro_binds={str(job_dir): "/job"},
+                    hide=["/job/secret.txt"])
+    seen = reply_json(result)
+    assert result.mode == "landlock" and result.sandboxed
+    assert seen.pop("input") == "payload"
+    expected = [*map(str, private), str(job_dir / "secret.txt"), "listing /", "listing kit"]
+    assert seen == dict.fromkeys(expected, "EACCES")
+
+
+def test_landlock_writes_only_its_private_tmpdir(landlock, job_dir):
+    """The kit, the job, the host's /tmp and the caller's folders cannot be written; TMPDIR can, unless rw_tmp is
+    false, and it is removed afterwards."""
+    root = Path(__file__).resolve().parents[1]
+    marker = f"nnkit-marker-{uuid.uuid4().hex}"
+    targets = [root / "grader" / marker, root / marker, Path("/tmp") / marker, Path("/job") / marker,
+               job_dir / marker]
+    code = outcome("""
+out = {i: attempt(lambda p=p: open(p, "w").write("x")) for i, p in enumerate(sys.argv[1:])}
+out["tmpdir"] = attempt(lambda: open(os.path.join(os.environ["TMPDIR"], "x"), "w").write("x"))
+out["where"] = os.environ["TMPDIR"]
+os.write(3, json.dumps(out).encode())
+""")
+    seen = reply_json(run_py(code, *map(str, targets), ro_binds={str(job_dir): "/job"}))
+    assert [seen[str(i)] for i in range(len(targets))] == ["EACCES"] * len(targets), seen
+    assert seen["tmpdir"] == "ok" and not Path(seen["where"]).exists()
+    assert not [t for t in targets if t.exists()]
+    assert reply_json(run_py(code, rw_tmp=False))["tmpdir"] == "EACCES"
+
+
+def test_landlock_has_no_network(landlock):
+    """No inet socket can be made, no TCP connection or abstract unix socket of the host reached; a socketpair works."""
+    server = socket.create_server(("127.0.0.1", 0))
+    abstract = socket.socket(socket.AF_UNIX)
+    name = f"nnkit-test-{uuid.uuid4().hex}"
+    abstract.bind("\0" + name)
+    abstract.listen()
+    code = outcome("""
+import socket
+port = int(sys.argv[1])
+out = {"inet": attempt(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM)),
+       "udp": attempt(lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM)),
+       "inet6": attempt(lambda: socket.socket(socket.AF_INET6)),
+       "netlink": attempt(lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW)),
+       "abstract": attempt(lambda: socket.socket(socket.AF_UNIX).connect("\\0" + sys.argv[2])),
+       "socketpair": attempt(lambda: socket.socketpair())}
+os.write(3, json.dumps(out).encode())
+""")
+    try:
+        seen = reply_json(run_py(code, str(server.getsockname()[1]), name))
+    finally:
+        server.close()
+        abstract.close()
+    assert seen == {"inet": "EPERM", "udp": "EPERM", "inet6": "EPERM", "netlink": "EPERM", "abstract": "EPERM",
+                    "socketpair": "ok"}
+
+
+def test_landlock_blocks_ptrace_namespaces_and_hidden_memory(landlock):
+    """ptrace, unshare (a user namespace), clone with a namespace flag, mount, keyctl, bpf, io_uring, memfd_create
+    and shmget are refused; fork and threads still work."""
+    code = outcome("""
+import ctypes, threading
+libc = ctypes.CDLL(None, use_errno=True)
+def call(nr, *args):
+    def f():
+        if libc.syscall(nr, *args) < 0:
+            raise OSError(ctypes.get_errno(), "")
+    return f
+x86 = os.uname().machine == "x86_64"
+out = {"ptrace attach parent": call(101 if x86 else 117, 16, os.getppid(), 0, 0),
+       "unshare user": call(272 if x86 else 97, 0x10000000),
+       "clone newuser": call(56 if x86 else 220, 0x10000000 | 17, 0, 0, 0, 0),
+       "mount": call(165 if x86 else 40, b"none", b"/tmp", b"tmpfs", 0, 0),
+       "keyctl": call(250 if x86 else 219, 0, 0),
+       "bpf": call(321 if x86 else 280, 0, 0, 0),
+       "io_uring_setup": call(425, 8, 0),
+       "memfd_create": lambda: os.memfd_create("x"),
+       "shmget": call(29 if x86 else 194, 0, 1 << 20, 0o1600)}
+out = {k: attempt(f) for k, f in out.items()}
+pid = os.fork()
+if pid == 0:
+    os._exit(7)
+out["fork"] = os.waitpid(pid, 0)[1] >> 8
+t = threading.Thread(target=lambda: None)
+t.start()
+t.join()
+out["thread"] = "ok"
+os.write(3, json.dumps(out).encode())
+""")
+    seen = reply_json(run_py(code))
+    assert seen == {"ptrace attach parent": "EPERM", "unshare user": "EPERM", "clone newuser": "EPERM",
+                    "mount": "EPERM", "keyctl": "EPERM", "bpf": "EPERM", "io_uring_setup": "EPERM",
+                    "memfd_create": "EPERM", "shmget": "EPERM", "fork": 7, "thread": "ok"}
+
+
+def test_landlock_runs_as_a_fresh_unprivileged_uid(landlock):
+    """As root the command runs as an unused uid with no_new_privs, a seccomp filter and no capability but
+    CAP_DAC_READ_SEARCH (reading is Landlock's to decide); it cannot signal the grader."""
+    if os.geteuid() != 0:
+        pytest.skip("only root changes uid")
+    code = ("import os, json\nstatus = dict(l.split(':\\t', 1) for l in open('/proc/self/status').read().splitlines()"
+            " if ':\\t' in l)\ntry:\n    os.kill(os.getppid(), 0)\n    sig = 'ok'\nexcept OSError as exc:\n"
+            "    sig = exc.strerror\nos.write(3, json.dumps([os.getuid(), os.geteuid(), os.getgroups(), status, sig])"
+            ".encode())")
+    uid, euid, groups, status, sig = reply_json(run_py(code))
+    assert uid == euid and uid >= 1 << 30 and uid not in (0, os.getuid()) and groups == []
+    assert status["CapEff"].strip() == status["CapPrm"].strip() == f"{1 << 2:016x}"
+    assert status["CapBnd"].strip() == f"{1 << 2:016x}"
+    assert status["NoNewPrivs"].strip() == "1" and status["Seccomp"].strip() == "2"
+    assert sig == "Operation not permitted"
+
+
+def test_landlock_process_limit_and_nothing_survives(landlock):
+    """fork() fails at max_processes under the sandbox's own uid, and a setsid daemon dies with the sandbox."""
+    if os.geteuid() != 0:
+        pytest.skip("RLIMIT_NPROC and the sweep need a uid of the sandbox's own, which only root can give")
+    result = run_py(FORK_COUNT, "500", limits=Limits(max_processes=32, timeout=20))
+    count, error = result.reply.decode().split(" ", 1)
+    assert 20 < int(count) < 32 and error == "Resource temporarily unavailable", (count, error)
+    token = f"nnkit-daemon-{uuid.uuid4().hex}"
+    daemon = """
+import os, sys, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(1000)", sys.argv[1]])
+    os._exit(0)
+time.sleep(0.5)
+os.write(3, b"forked")
+"""
+    assert run_py(daemon, token, limits=Limits(timeout=5)).reply == b"forked"
+    assert processes_with(token) == [], "the daemon survived the sandbox"
+
+
+def test_landlock_memory_and_tmp_limits(landlock):
+    """The memory watchdog and the private TMPDIR's size limit apply."""
+    result = run_py("x = bytearray(10 << 30)")
+    assert "MemoryError" in result.reason, result.reason
+    fill = ("import os\nfor i in range(100):\n    open(os.path.join(os.environ['TMPDIR'], str(i)), 'wb')"
+            ".write(os.urandom(8 << 20))\nimport time; time.sleep(30)")
+    result = run_py(fill, limits=Limits(tmp_mb=64, timeout=30))
+    assert result.reason.startswith("temporary files: more than 64 MB"), result.reason
+    assert result.wall < 20
+
+
+def test_landlock_maps_bind_paths_to_a_view(landlock, job_dir):
+    """Sandbox paths in argv and the environment become host paths; a bound file's folder holds that file alone."""
+    code = ("import json, os, sys\nos.write(3, json.dumps([open(sys.argv[1]).read(), os.environ['DATA'], "
+            "os.listdir(os.path.dirname(sys.argv[2]))]).encode())")
+    result = run_py(code, "/job/input.txt", "/kit/probe.py", env={"DATA": "/job/input.txt"},
+                    ro_binds={str(FIXTURES / "probe.py"): "/kit/probe.py", str(job_dir): "/job"})
+    assert result.mode == "landlock"
+    assert reply_json(result) == ["payload", str(job_dir / "input.txt"), ["probe.py"]]
+
+
+def test_landlock_fails_closed(landlock, monkeypatch, tmp_path):
+    """If any confinement step fails the command never runs, and the reason says so; without Landlock the mode is
+    unavailable."""
+    marker = tmp_path / "ran"
+    config = sandbox._landlock_config
+    monkeypatch.setattr(sandbox, "_landlock_config", lambda *a: config(*a) | {"seccomp": "not hex"})
+    result = run_sandboxed(["/bin/sh", "-c", f"touch {marker}"], ro_binds={})
+    assert result.returncode == 126 and result.reason.startswith("sandbox setup failed: nnkit-confine: ")
+    assert not marker.exists()
+    sandbox._landlock_trial.cache_clear()
+    try:
+        assert not sandbox.landlock_available() and sandbox.sandbox_mode() == "none"
+    finally:
+        sandbox._landlock_trial.cache_clear()
+
+
+LANDLOCK_DRIVER = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("nnkit_sandbox", sys.argv[1])
+sandbox = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = sandbox
+spec.loader.exec_module(sandbox)
+code = "import os\\ntry:\\n    open(os.sys.argv[1]).read()\\n    os.write(3, b'read')\\nexcept OSError as exc:\\n" \\
+       "    os.write(3, exc.strerror.encode())"
+result = sandbox.run_sandboxed([sys.executable, "-I", "-c", code, sys.argv[2]], ro_binds={})
+print(json.dumps({"mode": result.mode, "reply": (result.reply or b"").decode(), "stderr": result.stderr,
+                  "unsandboxed": open(sys.argv[2]).read()}))
+"""
+
+
+def test_landlock_without_root_still_confines():
+    """Run by an ordinary user without bubblewrap, the sandbox is Landlock's: a file that user owns and reads outside
+    the sandbox is unreadable inside."""
+    python = shutil.which("python3", path="/usr/bin")
+    if os.geteuid() != 0 or python is None:
+        pytest.skip("needs root (to become another user) and a system /usr/bin/python3")
+    folder = Path(tempfile.mkdtemp(prefix="nnkit-test-", dir="/tmp"))
+    folder.chmod(0o755)
+    own = folder / "own.txt"
+    own.write_text("mine")
+    os.chown(own, 65534, 65534)
+    try:
+            completed = subprocess.run([python, "-I", "-c", LANDLOCK_DRIVER, sandbox.__file__, str(own)], user=65534,
+                                   group=65534, extra_groups=[], cwd="/", capture_output=True, text=True, timeout=60,
+                                   env={"PATH": "/usr/bin:/bin", "NNKIT_NO_BWRAP": "1"})
+    finally:
+        shutil.rmtree(folder)
+    assert completed.returncode == 0, completed.stderr
+    seen = json.loads(completed.stdout)
+    if seen["mode"] != "landlock":
+        pytest.skip(f"this kernel cannot run the Landlock sandbox (mode {seen['mode']})")
+    assert seen["unsandboxed"] == "mine" and seen["reply"] == "Permission denied", seen

@@ -10,7 +10,20 @@ from grader import registry
 _PARAM = re.compile(r"\[(.*)\]$")
 
 
-def results_json(record: dict, execution_time: float, sandboxed: bool) -> dict:
+SANDBOX_NOTES = {
+    "bubblewrap": "Your code ran in a sandbox (bubblewrap).",
+    "landlock": "Your code ran in a sandbox (Landlock and seccomp, as an unprivileged user).",
+    "none": "Warning: your code ran WITHOUT a sandbox on this machine (neither bubblewrap nor Landlock was usable).",
+}
+
+
+def sandbox_of(workers: list[dict]) -> str | None:
+    """The weakest sandbox any started worker ran in ("bubblewrap", "landlock", "none"); None if none started."""
+    modes = {w.get("mode") or ("bubblewrap" if w.get("sandboxed") else "none") for w in workers if w.get("started")}
+    return next((m for m in ("none", "landlock", "bubblewrap") if m in modes), None)
+
+
+def results_json(record: dict, execution_time: float, sandboxed: bool | str) -> dict:
     """Gradescope's autograder results format; hidden checks are shown to students once grades are published."""
     tests = []
     counters = {stem: 0 for stem in registry.stems()}
@@ -33,8 +46,8 @@ def results_json(record: dict, execution_time: float, sandboxed: bool) -> dict:
         })
     score = round(math.fsum(t["score"] for t in tests), 4)
     max_score = round(math.fsum(t["max_score"] for t in tests), 4)
-    note = ("Your code ran in a sandbox (bubblewrap)." if sandboxed else
-            "Warning: your code ran WITHOUT a sandbox on this machine (bubblewrap unavailable).")
+    mode = sandboxed if isinstance(sandboxed, str) else "bubblewrap" if sandboxed else "none"
+    note = SANDBOX_NOTES[mode]
     return {
         "score": score,
         "max_score": max_score,
@@ -73,6 +86,7 @@ def meta_json(student_id: str, prepared, record: dict, kit_version: str, cache_k
         "cache_key": cache_key,
         "sandboxed": all(r.get("sandboxed") for r in started) if (started := [
             r for r in record.get("workers", []) if r.get("started")]) else None,
+        "sandbox": sandbox_of(record.get("workers", [])),
         "questions": questions,
         "general": list(prepared.general) if prepared else [],
         "plots": plots,

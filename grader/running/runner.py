@@ -18,6 +18,10 @@ import numpy as np
 from grader.running import kinds, protocol, sandbox
 
 RUNNING = Path(__file__).resolve().parent
+# Student text is capped once, here, where it enters the trusted side: every string of a reply (error messages,
+# exception text, returned strings, dict keys) and the kept stdout and stderr.
+MAX_TEXT_CHARS = 4000
+MAX_STREAM_CHARS = 64000
 NNKIT = RUNNING.parents[1] / "nnkit"
 # the worker and what it imports, mounted read-only at /kit in the sandbox
 WORKER_FILES = ("worker.py", "kinds.py", "protocol.py")
@@ -93,6 +97,7 @@ class WorkerRun:
     stdout: str = ""
     stderr: str = ""
     sandboxed: bool = False
+    mode: str = "none"            # the sandbox that ran it: "bubblewrap", "landlock" or "none"
     started: bool = False         # False when there was nothing to run (missing or unreadable file)
     hidden: bool = False          # ran the hidden checks' calls: never quoted to the student
     wall: float = 0.0
@@ -133,8 +138,12 @@ class _JobWriter:
 
 
 def run_calls(submission_root: Path, stem: str, group: str, calls: list[Call], limits: sandbox.Limits,
-              preload: tuple[str, ...] = (), require_sandbox: bool = False) -> WorkerRun:
-    """Run ``calls`` against ``submission_root/<stem>.py`` in one sandboxed worker and decode the reply."""
+              preload: tuple[str, ...] = (), require_sandbox: bool = False,
+              forbid: tuple[tuple[str, ...], str] = ((), "")) -> WorkerRun:
+    """Run ``calls`` against ``submission_root/<stem>.py`` in one sandboxed worker and decode the reply.
+
+    ``forbid``: (top-level packages, the question's heading): the worker makes them placeholders and the sandbox
+    hides their files (:func:`forbidden_paths`)."""
     student = submission_root / f"{stem}.py"
     with tempfile.TemporaryDirectory(prefix="nnkit-job-") as tmp:
         job = Path(tmp) / "job"
@@ -143,6 +152,7 @@ def run_calls(submission_root: Path, stem: str, group: str, calls: list[Call], l
         request = {
             "module": stem,
             "preload": list(preload),
+            "forbid_imports": {"names": list(forbid[0]), "question": forbid[1]},
             "calls": [{**c.spec(), "args": writer.encode(c.args() if callable(c.args) else c.args),
                        "kwargs": writer.encode(c.kwargs)} for c in calls],
         }
@@ -157,14 +167,17 @@ def run_calls(submission_root: Path, stem: str, group: str, calls: list[Call], l
         }
         argv = [sys.executable, "-E", "-s", "-B", "/kit/worker.py", "/job", f"/submission/{student.name}"]
         raw = sandbox.run_sandboxed(argv, ro_binds=binds, env=worker_env(), limits=limits,
-                                    require_sandbox=require_sandbox, hide=hidden_paths())
-    run = WorkerRun(stem=stem, group=group, ok=False, reason="", stdout=raw.stdout, stderr=raw.stderr,
-                    sandboxed=raw.sandboxed, started=True, wall=raw.wall)
+                                    require_sandbox=require_sandbox,
+                                    hide=hidden_paths() + forbidden_paths(forbid[0]))
+    run = WorkerRun(stem=stem, group=group, ok=False, reason="", stdout=capped_text(raw.stdout, MAX_STREAM_CHARS),
+                    stderr=capped_text(raw.stderr, MAX_STREAM_CHARS), sandboxed=raw.sandboxed, started=True,
+                    wall=raw.wall)
+    run.mode = raw.mode
     if raw.reply is None or not raw.reply:
         run.reason = _death_reason(raw)
         return run
     try:
-        reply = protocol.decode(raw.reply)
+        reply = capped_strings(protocol.decode(raw.reply))
     except protocol.ProtocolError as exc:
         run.reason = f"the worker's reply was corrupted ({exc}); did your code write to file descriptor 3?"
         return run
@@ -184,6 +197,25 @@ def run_calls(submission_root: Path, stem: str, group: str, calls: list[Call], l
                                       f"does your code change the grader's worker?"}
     run.timings = reply.get("timings", {}) if isinstance(reply.get("timings"), dict) else {}
     return run
+
+
+def capped_text(text: str, limit: int = MAX_TEXT_CHARS) -> str:
+    """``text`` if it has at most ``limit`` characters, else its start and end around "... (N more characters) ..."."""
+    if len(text) <= limit:
+        return text
+    head, tail = limit * 3 // 4, limit // 4
+    return f"{text[:head]}\n... ({len(text) - head - tail} more characters) ...\n{text[len(text) - tail:]}"
+
+
+def capped_strings(tree, limit: int = MAX_TEXT_CHARS):
+    """A decoded reply with every string in it (dict keys too) passed through :func:`capped_text`."""
+    if isinstance(tree, str):
+        return capped_text(tree, limit)
+    if isinstance(tree, dict):
+        return {capped_text(k, limit) if isinstance(k, str) else k: capped_strings(v, limit) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [capped_strings(v, limit) for v in tree]
+    return tree
 
 
 def _malformed(out, call: Call) -> str:
@@ -218,6 +250,20 @@ def worker_env() -> dict[str, str]:
         "TF_NUM_INTRAOP_THREADS": "2",
         "TF_NUM_INTEROP_THREADS": "2",
     }
+
+
+def forbidden_paths(names) -> list[str]:
+    """The installed folders of the top-level packages ``names`` (found without importing them)."""
+    import importlib.util
+
+    paths = []
+    for name in names:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        paths += [str(p) for p in (spec.submodule_search_locations or []) if Path(p).is_dir()] if spec else []
+    return paths
 
 
 def hidden_paths() -> list[str]:

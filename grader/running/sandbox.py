@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import json
 import os
 import platform
 import resource
@@ -57,7 +58,8 @@ import time
 import warnings
 from dataclasses import dataclass, field
 
-__all__ = ["FallbackWarning", "Limits", "RunResult", "SandboxUnavailable", "bwrap_available", "run_sandboxed"]
+__all__ = ["FallbackWarning", "Limits", "RunResult", "SandboxUnavailable", "bwrap_available", "landlock_available",
+           "run_sandboxed", "sandbox_mode"]
 
 REPLY_FD = 3
 ALWAYS_HIDDEN = ("/usr/share/datasets",)
@@ -66,19 +68,22 @@ _SANDBOX_UID_BASE = 1 << 30
 _USR_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime")
 _WATCHDOG_PERIOD = 0.25
+_MAX_TMP_ENTRIES = 10_000
+_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+CONFINE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "confine.py")
 _DRAIN_GRACE = 2.0
 _FALLBACK_WARNING = (
-    "bubblewrap (bwrap) not available: student code runs WITHOUT a sandbox (no filesystem or network isolation, "
-    "no process-count limit); install the Debian package bubblewrap, or pass --require-sandbox to refuse"
+    "neither bubblewrap nor Landlock can be used: student code runs WITHOUT a sandbox (no filesystem or network "
+    "isolation, no process-count limit); install the Debian package bubblewrap, or pass --require-sandbox to refuse"
 )
 
 
 class SandboxUnavailable(RuntimeError):
-    """Raised when a sandbox is required but bubblewrap cannot be used."""
+    """Raised when a sandbox is required but neither bubblewrap nor Landlock can be used."""
 
 
 class FallbackWarning(UserWarning):
-    """Student code is about to run without bubblewrap."""
+    """Student code is about to run without any sandbox."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,7 @@ class RunResult:
     sandboxed: bool
     wall: float
     timed_out: bool
+    mode: str = "bubblewrap"  # the sandbox that ran it: "bubblewrap", "landlock" or "none"
 
 
 @dataclass
@@ -255,28 +261,59 @@ def _bwrap_command(argv: list[str], binds: list[tuple[str, str]], hide: list[str
 # memfd_create (files of up to max_file_mb, as many as there are descriptors, also parked in unix sockets) and SysV
 # shmget (detached segments, of any size). Numbers by machine: (AUDIT_ARCH, memfd_create, shmget, memfd_secret).
 _DENIED_SYSCALLS = {"x86_64": (0xC000003E, 319, 29, 447), "aarch64": (0xC00000B7, 279, 194, 447)}
+# Landlock mode only, where no namespace stands between the command and the host: ptrace, process_vm_readv/writev,
+# unshare, setns, mount, umount2, pivot_root, keyctl, add_key, request_key, bpf, io_uring_setup/enter/register (whose
+# requests bypass seccomp), open_tree, move_mount, fsopen, fsconfig, fsmount, fspick, mount_setattr,
+# name_to_handle_at, open_by_handle_at, userfaultfd, perf_event_open and connect; then (socket, clone, clone3).
+_CONFINED_SYSCALLS = {
+    "x86_64": ((101, 310, 311, 272, 308, 165, 166, 155, 250, 248, 249, 321, 425, 426, 427, 428, 429, 430, 431, 432,
+                433, 442, 303, 304, 323, 298, 42), (41, 56, 435)),
+    "aarch64": ((117, 270, 271, 97, 268, 40, 39, 41, 219, 217, 218, 280, 425, 426, 427, 428, 429, 430, 431, 432, 433,
+                 442, 264, 265, 282, 241, 203), (198, 220, 435)),
+}
+_AF_UNIX = 1
+_CLONE_NAMESPACES = 0x7E020080  # CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
 
 
 @functools.cache
-def _seccomp_filter() -> bytes | None:
-    """A classic BPF program for ``bwrap --seccomp``: the syscalls above fail with EPERM, and so does every syscall
-    of another ABI (x32, or 32-bit on a 64-bit kernel, where the numbers differ). None on other machines."""
+def _seccomp_filter(confined: bool = False) -> bytes | None:
+    """A classic BPF program: the syscalls above fail with EPERM, and so does every syscall of another ABI (x32, or
+    32-bit on a 64-bit kernel, where the numbers differ). `confined` (the Landlock mode) adds the second list,
+    socket() of any family but AF_UNIX, and clone() with a namespace flag; clone3 fails with ENOSYS, so that the C
+    library falls back to clone, whose flags a filter can read. None on other machines."""
     entry = _DENIED_SYSCALLS.get(platform.machine())
     if entry is None:
         return None
     arch, *numbers = entry
-    deny = len(numbers) + 6  # index of the last instruction
-
-    def op(code: int, k: int, at: int = 0, to: int | None = None) -> bytes:
-        """One instruction; a test at index `at` jumps to index `to` when it holds, else to the next one."""
-        return struct.pack("=HBBI", code, 0 if to is None else to - at - 1, 0, k)
-
-    ld_arch, ld_nr, jeq, jge, ret = (0x20, 4), (0x20, 0), 0x15, 0x35, 0x06
-    program = [op(*ld_arch), op(jeq, arch, at=1, to=3), op(ret, 0x00050000 | errno.EPERM), op(*ld_nr),
-               op(jge, 0x40000000, at=4, to=deny)]  # x32 syscall numbers have bit 30 set
-    program += [op(jeq, nr, at=5 + i, to=deny) for i, nr in enumerate(numbers)]
-    program += [op(ret, 0x7FFF0000), op(ret, 0x00050000 | errno.EPERM)]  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO
-    return b"".join(program)
+    socket_nr = clone_nr = clone3_nr = None
+    if confined:
+        more, (socket_nr, clone_nr, clone3_nr) = _CONFINED_SYSCALLS[platform.machine()]
+        numbers += more
+    # (code, k, label if true, label if false); a label is where a jump lands, None the next instruction
+    ld_w, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    program: list[tuple] = [(ld_w, 4), (jeq, arch, None, "deny"), (ld_w, 0), (jge, 0x40000000, "deny", None)]
+    program += [(jeq, nr, "deny", None) for nr in numbers]
+    if confined:
+        program += [(jeq, clone3_nr, "enosys", None), (jeq, socket_nr, "socket", None), (jeq, clone_nr, "clone", None),
+                    (ret, 0x7FFF0000), "socket", (ld_w, 16), (jeq, _AF_UNIX, "allow", "deny"),
+                    "clone", (ld_w, 16), (jset, _CLONE_NAMESPACES, "deny", "allow")]  # 16: the first argument
+    program += ["allow", (ret, 0x7FFF0000), "deny", (ret, 0x00050000 | errno.EPERM),
+                "enosys", (ret, 0x00050000 | errno.ENOSYS)]  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO
+    labels, index = {}, 0
+    for item in program:
+        if isinstance(item, str):
+            labels[item] = index
+        else:
+            index += 1
+    out, index = [], 0
+    for item in program:
+        if isinstance(item, str):
+            continue
+        code, k, *targets = item
+        jt, jf = (0 if t is None else labels[t] - index - 1 for t in (targets + [None, None])[:2])
+        out.append(struct.pack("=HBBI", code, jt, jf, k))
+        index += 1
+    return b"".join(out)
 
 
 def _rlimits(limits: Limits) -> list[tuple[int, int]]:
@@ -319,6 +356,56 @@ def bwrap_available() -> bool:
     return os.environ.get("NNKIT_NO_BWRAP") != "1" and _bwrap_trial() is None
 
 
+def _landlock_config(read: list[str], write: list[str], hide: list[str], uid: int | None,
+                     nproc: int | None) -> dict:
+    return {"read": read, "write": write, "devices": list(_DEVICES), "hide": hide, "uid": uid, "gid": SANDBOX_GID,
+            "nproc": nproc, "seccomp": (_seccomp_filter(True) or b"").hex()}
+
+
+def _launcher(config: dict) -> list[str]:
+    """The command prefix that confines what follows it (see grader.running.confine)."""
+    return [sys.executable, "-I", "-S", "-B", CONFINE, json.dumps(config), "--"]
+
+
+@functools.cache
+def _landlock_trial() -> str | None:
+    """None if the Landlock sandbox runs here, else why not."""
+    if platform.machine() not in _CONFINED_SYSCALLS:
+        return f"no seccomp filter for {platform.machine()}"
+    uid = _claim_uid() if _as_root() else None
+    try:
+        config = _landlock_config([path for path, _ in _runtime_binds()], [], [], uid, 8 if uid else None)
+        probe = "import sys\ntry: open(sys.argv[1])\nexcept PermissionError: pass\nelse: sys.exit('not confined')"
+        trial = subprocess.run(_launcher(config) + [sys.executable, "-I", "-S", "-c", probe, CONFINE],
+                               capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"trial run failed: {exc}"
+    finally:
+        _release_uid(uid)
+    return None if trial.returncode == 0 else f"trial run failed: {trial.stderr.strip()[-500:]}"
+
+
+def landlock_available() -> bool:
+    """True if the Landlock sandbox works here (cached), unless NNKIT_NO_LANDLOCK=1."""
+    return os.environ.get("NNKIT_NO_LANDLOCK") != "1" and _landlock_trial() is None
+
+
+def sandbox_mode() -> str:
+    """The sandbox run_sandboxed uses here: "bubblewrap", else "landlock", else "none"."""
+    if bwrap_available():
+        return "bubblewrap"
+    return "landlock" if landlock_available() else "none"
+
+
+def unavailable_reason() -> str:
+    """Why neither sandbox can be used here ("" when one can)."""
+    if sandbox_mode() != "none":
+        return ""
+    bwrap = "NNKIT_NO_BWRAP=1" if os.environ.get("NNKIT_NO_BWRAP") == "1" else _bwrap_trial()
+    landlock = "NNKIT_NO_LANDLOCK=1" if os.environ.get("NNKIT_NO_LANDLOCK") == "1" else _landlock_trial()
+    return f"bubblewrap: {bwrap}; Landlock: {landlock}"
+
+
 _fallback_warned = False
 
 
@@ -327,6 +414,60 @@ def _warn_fallback() -> None:
     if not _fallback_warned:
         _fallback_warned = True
         warnings.warn(_FALLBACK_WARNING, FallbackWarning, stacklevel=3)
+
+
+def _uid_processes(uid: int) -> list[int]:
+    """Pids whose real uid is `uid`."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/status", "rb") as f:
+                    for line in f:
+                        if line.startswith(b"Uid:"):
+                            if int(line.split()[1]) == uid:
+                                found.append(int(name))
+                            break
+            except (OSError, ValueError, IndexError):
+                continue
+    return found
+
+
+def _kill_uid(uid: int) -> None:
+    """SIGKILL every process of `uid`, from a child that becomes `uid` (kill(-1) then reaches exactly those;
+    Linux lets no fork complete past a pending SIGKILL, so one pass catches a fork bomb too)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID)
+            os.setresuid(uid, uid, uid)
+            for _ in range(3):
+                try:
+                    os.kill(-1, signal.SIGKILL)
+                except ProcessLookupError:
+                    break
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def _tree_usage(root: str, max_entries: int) -> tuple[int, int]:
+    """(bytes, entries) under `root`, counting at most `max_entries` + 1 entries."""
+    size = count = 0
+    todo = [root]
+    while todo and count <= max_entries:
+        try:
+            with os.scandir(todo.pop()) as entries:
+                for entry in entries:
+                    count += 1
+                    st = entry.stat(follow_symlinks=False)
+                    size += st.st_blocks * 512
+                    if entry.is_dir(follow_symlinks=False):
+                        todo.append(entry.path)
+        except OSError:
+            continue
+    return size, count
 
 
 def _descendants(root: int) -> list[int]:
@@ -396,29 +537,30 @@ def run_sandboxed(argv: list[str], *, ro_binds: dict[str, str], rw_tmp: bool = T
                   hide: list[str] = ()) -> RunResult:
     """Run `argv` in the sandbox and collect its stdout, stderr and everything it writes on fd 3.
 
-    `ro_binds` maps host paths to sandbox paths, bound read-only; as root they must be world-readable (the command
-    runs as an unrelated uid). `hide` lists sandbox paths covered by an empty read-only tmpfs. `env` is added to a
-    minimal environment; nothing of the caller's environment leaks. /tmp and /dev/shm are private tmpfs of
-    `limits.tmp_mb` each, read-only when `rw_tmp` is false.
+    `ro_binds` maps host paths to sandbox paths, bound read-only; as root under bubblewrap they must be
+    world-readable (the command runs as an unrelated uid). `hide` lists sandbox paths covered by an empty read-only
+    tmpfs (under Landlock: left unreadable). `env` is added to a minimal environment; nothing of the caller's
+    environment leaks. /tmp and /dev/shm are private tmpfs of `limits.tmp_mb` each (under Landlock: a private
+    temporary directory, TMPDIR, watched to stay within that size), read-only when `rw_tmp` is false.
     """
     if not argv:
         raise ValueError("argv is empty")
     for host in ro_binds:
         if not os.path.lexists(host):
             raise FileNotFoundError(f"bind source {host} does not exist")
-    sandboxed = bwrap_available()
-    if not sandboxed:
-        why = "NNKIT_NO_BWRAP=1" if os.environ.get("NNKIT_NO_BWRAP") == "1" else _bwrap_trial()
+    mode = sandbox_mode()
+    if mode == "none":
         if require_sandbox:
-            raise SandboxUnavailable(f"a sandbox is required but bubblewrap cannot be used ({why}); install the Debian "
-                                     "package bubblewrap, check that user namespaces are enabled, or run as root")
+            raise SandboxUnavailable(f"a sandbox is required but neither bubblewrap nor Landlock can be used "
+                                     f"({unavailable_reason()}); install the Debian package bubblewrap, check that "
+                                     "user namespaces are enabled, or run as root")
         _warn_fallback()
 
     user_binds = [(os.path.abspath(host), target) for host, target in ro_binds.items()]
     child_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8",
                  "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"} | dict(env or {})
-    uid = scratch = None
-    if sandboxed:
+    uid = scratch = view = None
+    if mode == "bubblewrap":
         if _as_root():
             for host, _ in user_binds:
                 if (bad := _unreadable(host)) is not None:
@@ -429,17 +571,33 @@ def run_sandboxed(argv: list[str], *, ro_binds: dict[str, str], rw_tmp: bool = T
         workdir = None
     else:
         scratch = tempfile.TemporaryDirectory(prefix="nnkit-run-")
+        if mode == "landlock":
+            view = tempfile.TemporaryDirectory(prefix="nnkit-view-")
+            user_binds = _file_binds_in(view.name, user_binds)
+            if _as_root():
+                uid = _claim_uid()
+                os.chown(scratch.name, uid, SANDBOX_GID)
         child_env.update(HOME=scratch.name, TMPDIR=scratch.name)
         child_env = {key: _rewrite(value, user_binds) for key, value in child_env.items()}
         command = [_rewrite(arg, user_binds) for arg in argv]
         workdir = _host_path(cwd, user_binds) or scratch.name
+        if mode == "landlock":
+            runtime = _runtime_binds()
+            read = [host for host, _ in runtime] + [link for link in _USR_LINKS if os.path.isdir(link)]
+            read += [host for host, _ in user_binds if not _is_within(host, view.name)] + [view.name]
+            hidden = [h for path in dict.fromkeys([*ALWAYS_HIDDEN, *hide])
+                      if (h := _host_path(path, user_binds + runtime)) is not None]
+            writable = [scratch.name] if rw_tmp else []
+            read += [] if rw_tmp else [scratch.name]
+            command = _launcher(_landlock_config(read, writable, hidden, uid, limits.max_processes if uid else None)) \
+                + command
 
     reply_r, reply_w = os.pipe()  # made before Popen's own pipes, none of which can then land on fd 3
     start = time.monotonic()
     try:
         filter_fds = []
         try:
-            if sandboxed and (program := _seccomp_filter()) is not None:
+            if mode == "bubblewrap" and (program := _seccomp_filter()) is not None:
                 filter_r, filter_w = os.pipe()  # bwrap reads the program from it
                 filter_fds.append(filter_r)
                 os.write(filter_w, program)  # 80 bytes: fits in the pipe
@@ -453,16 +611,40 @@ def run_sandboxed(argv: list[str], *, ro_binds: dict[str, str], rw_tmp: bool = T
             os.close(reply_w)
             for fd in filter_fds:
                 os.close(fd)
-        return _supervise(proc, reply_r, limits, start, sandboxed)
+        return _supervise(proc, reply_r, limits, start, mode, uid if mode == "landlock" else None,
+                          scratch.name if mode == "landlock" else None)
     finally:
         os.close(reply_r)
+        if mode == "landlock" and uid is not None:
+            _kill_uid(uid)  # before the uid can be handed to another sandbox
         _release_uid(uid)
-        if scratch is not None:
-            scratch.cleanup()
+        for folder in (scratch, view):
+            if folder is not None:
+                folder.cleanup()
 
 
-def _supervise(proc: subprocess.Popen, reply_r: int, limits: Limits, start: float, sandboxed: bool) -> RunResult:
-    """Read the three pipes until they close, enforcing every limit; kill the process group on a violation."""
+def _file_binds_in(view: str, binds: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The binds with each file placed at its sandbox path below `view` (a hard link, else a copy), so that the
+    folder the command sees holds that file alone, as under bubblewrap; directories stay where they are."""
+    out = []
+    for host, target in binds:
+        if os.path.isdir(host):
+            out.append((host, target))
+            continue
+        placed = os.path.join(view, target.lstrip("/"))
+        os.makedirs(os.path.dirname(placed), exist_ok=True)
+        try:
+            os.link(host, placed)
+        except OSError:
+            shutil.copy2(host, placed)
+        out.append((placed, target))
+    return out
+
+
+def _supervise(proc: subprocess.Popen, reply_r: int, limits: Limits, start: float, mode: str, uid: int | None,
+               scratch: str | None) -> RunResult:
+    """Read the three pipes until they close, enforcing every limit; kill the process group (under Landlock as root:
+    every process of the sandbox's uid) on a violation. `scratch` is the Landlock mode's temporary directory."""
     out, err = _Capture(limits.max_output_bytes), _Capture(limits.max_output_bytes)
     reply: list[bytes] = []
     reply_size = 0
@@ -478,6 +660,8 @@ def _supervise(proc: subprocess.Popen, reply_r: int, limits: Limits, start: floa
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        if uid is not None:
+            _kill_uid(uid)
 
     sel = selectors.DefaultSelector()
     for fd, sink in ((proc.stdout.fileno(), out), (proc.stderr.fileno(), err), (reply_r, None)):
@@ -499,9 +683,16 @@ def _supervise(proc: subprocess.Popen, reply_r: int, limits: Limits, start: floa
             continue
         if not killed_for and now >= next_check:
             next_check = now + _WATCHDOG_PERIOD
-            if sum(_pss_bytes(pid) for pid in _descendants(proc.pid)) > limits.memory_mb << 20:
+            pids = _uid_processes(uid) if uid is not None else _descendants(proc.pid)
+            if sum(_pss_bytes(pid) for pid in pids) > limits.memory_mb << 20:
                 kill(f"memory limit: the sandboxed processes used more than {limits.memory_mb} MB in total (killed)")
                 continue
+            if scratch is not None:
+                used, entries = _tree_usage(scratch, _MAX_TMP_ENTRIES)
+                if used > limits.tmp_mb << 20 or entries > _MAX_TMP_ENTRIES:
+                    kill(f"temporary files: more than {limits.tmp_mb} MB or {_MAX_TMP_ENTRIES} entries in the "
+                         "private temporary directory (killed)")
+                    continue
         wait = min(t for t in (deadline, next_check, give_up) if t is not None) - now
         for key, _ in sel.select(timeout=max(wait, 0.001)):
             try:
@@ -529,15 +720,17 @@ def _supervise(proc: subprocess.Popen, reply_r: int, limits: Limits, start: floa
     except (ProcessLookupError, PermissionError):
         pass
     status = proc.wait()
-    if sandboxed and status > 128:
+    if mode == "bubblewrap" and status > 128:
         status = 128 - status  # bwrap reports a command killed by signal N as status 128 + N
     stderr = err.text()
     if killed_for:
         returncode, reason = None, killed_for
-    elif sandboxed and status == 1 and stderr.startswith("bwrap: "):
+    elif mode == "bubblewrap" and status == 1 and stderr.startswith("bwrap: "):
+        returncode, reason = status, f"sandbox setup failed: {stderr.strip()}"
+    elif mode == "landlock" and status == 126 and stderr.startswith("nnkit-confine: "):
         returncode, reason = status, f"sandbox setup failed: {stderr.strip()}"
     else:
         returncode, reason = status, _exit_reason(status, stderr, limits)
     return RunResult(reply=None if reply is None else b"".join(reply), returncode=returncode, reason=reason,
-                     stdout=out.text(), stderr=stderr, sandboxed=sandboxed, wall=time.monotonic() - start,
-                     timed_out=timed_out)
+                     stdout=out.text(), stderr=stderr, sandboxed=mode != "none", wall=time.monotonic() - start,
+                     timed_out=timed_out, mode=mode)

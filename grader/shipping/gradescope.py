@@ -19,16 +19,20 @@ results.json where Gradescope reads it. It is steered by the environment:
 ``NNKIT_PYTHON``          the interpreter run_autograder uses (default ``$AUTOGRADER_ROOT/venv/bin/python``, the
                           virtual environment setup.sh makes)
 ``NNKIT_SKIP_TRAINING=1`` skip the training checks (for tests; a real run trains)
-``NNKIT_REQUIRE_SANDBOX=1`` refuse to run student code without bubblewrap instead of falling back
+``NNKIT_REQUIRE_SANDBOX=1`` refuse to run student code without a sandbox (bubblewrap or Landlock), whatever else is
+                          set
+``NNKIT_RUN_STUDENT_CODE_UNSANDBOXED=1`` where neither sandbox can be used, grade anyway with student code running as
+                          root in the container (it could read ``/autograder/source``, hidden checks included)
 ``NNKIT_CACHE_DIR``       the datasets setup.sh cached (default ``$AUTOGRADER_ROOT/datasets``); grading runs with
                           ``NNKIT_OFFLINE=1`` unless told otherwise, so it never downloads
 
-Bubblewrap needs namespaces, which a container may forbid (Docker's defaults do, for root and others alike): by
-default the grader tries the sandbox and, when it cannot be used, runs student code without it. The student then reads
-so in results.json's ``output``; the instructor finds the reason in the autograder's stdout and in
-``extra_data.nnkit``. Without the sandbox, student code runs as root in the container and could read
-``/autograder/source``, hidden checks included: once a test submission shows ``"sandboxed": true``, make the
-refusal the rule by setting ``NNKIT_REQUIRE_SANDBOX=1`` in run_autograder.
+Bubblewrap needs namespaces, which a container may forbid (Docker's defaults do, for root and others alike). Where it
+cannot start, the grader uses its second sandbox, which needs none: each worker runs as a fresh unprivileged uid under
+Landlock rules (the runtime and its own job readable, a private temporary directory writable, nothing else) and a
+seccomp filter (no network sockets, ptrace, namespaces or mounts); see :mod:`grader.running.confine`. results.json's
+``output`` names the sandbox; ``extra_data.nnkit`` has it (``sandbox``: "bubblewrap", "landlock" or "none") and why
+bubblewrap could not be used (``sandbox_problem``). Where neither works (a kernel without Landlock), grading refuses
+and a placeholder results.json says so, unless ``NNKIT_RUN_STUDENT_CODE_UNSANDBOXED=1``.
 
 If the grader produces no results.json for the submission, ``run`` still writes one (score 0, an apology, the error
 in ``extra_data``), as Gradescope's best practices ask, and exits 1.
@@ -151,13 +155,19 @@ def run(root: Path) -> int:
 
     problem = _sandbox_problem()
     require = _flag("NNKIT_REQUIRE_SANDBOX")
-    if problem:
-        print(f"nnkit: bubblewrap cannot be used here ({problem}); "
-              + ("NNKIT_REQUIRE_SANDBOX=1, so the grader will refuse to run student code" if require else
-                 "student code runs WITHOUT a sandbox, and results.json tells the student so"), flush=True)
+    unsandboxed = _flag("NNKIT_RUN_STUDENT_CODE_UNSANDBOXED") and not require
+    mode = sandbox.sandbox_mode()
+    if mode == "landlock":
+        print(f"nnkit: bubblewrap cannot be used here ({problem}); student code runs under Landlock and seccomp as "
+              "an unprivileged uid", flush=True)
+    elif mode == "none":
+        print(f"nnkit: no sandbox can be used here ({sandbox.unavailable_reason()}); "
+              + ("NNKIT_RUN_STUDENT_CODE_UNSANDBOXED=1, so student code runs WITHOUT a sandbox, and results.json "
+                 "tells the student so" if unsandboxed else "the grader will refuse to run student code"), flush=True)
     cmd = [sys.executable, "-m", "grader.shipping.cli", "grade", "--submissions", str(submissions), "--out", str(out),
            "-j", "1", "--no-cache"]
     cmd += ["--require-sandbox"] if require else []
+    cmd += ["--run-student-code-unsandboxed"] if unsandboxed else []
     cmd += ["--skip-training"] if _flag("NNKIT_SKIP_TRAINING") else []
     env = dict(os.environ)
     # setup.sh verified and cached the datasets there; grading never downloads
@@ -176,12 +186,12 @@ def run(root: Path) -> int:
         return 1
     meta, _ = report.load_meta(out / STUDENT)
     extra = results.setdefault("extra_data", {})
-    extra["nnkit"] = {"kit_version": __version__, "sandboxed": meta.get("sandboxed"),
+    extra["nnkit"] = {"kit_version": __version__, "sandboxed": meta.get("sandboxed"), "sandbox": meta.get("sandbox"),
                       "sandbox_problem": problem, "grader_exit_status": status}
     report.validate_results(results)
     atomic_write_text(results_path, json.dumps(results, indent=1))
     print(f"nnkit: {report.fmt_points(results['score'])} / {report.fmt_points(results.get('max_score', 0))} "
-          f"written to {results_path} (sandboxed: {meta.get('sandboxed')}, grader exit status {status})", flush=True)
+          f"written to {results_path} (sandbox: {meta.get('sandbox')}, grader exit status {status})", flush=True)
     if status != 0:
         print("nnkit: WARNING: the grader exited with a failure after grading this submission; its results.json "
               "is used, and the checks it could not run say so in their output", flush=True)
