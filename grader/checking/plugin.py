@@ -10,6 +10,7 @@ belongs to is the question folder its module is in (:mod:`grader.registry`); its
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import traceback
 from dataclasses import asdict
@@ -36,6 +37,12 @@ GROUP_LIMITS = {
     "main": sandbox.Limits(timeout=60, memory_mb=4096),
     "train": sandbox.Limits(timeout=300, memory_mb=6144),
 }
+# Per submission, sleeping counted like working (WallBudget): the non-training workers of one question share 90 s and
+# those of all questions 150 s; each training worker keeps its own 300 s. So one submission's workers take at most
+# 150 s plus 300 s per training worker. The reference's eight non-training workers took 19.7 s together on 2 loaded
+# cores (load 4.6), Q3's two (which import TensorFlow) 15.4 s of it.
+SHARED_BUDGETS = {"main": (90.0, 150.0)}
+MIN_GRANT = 2.0  # less than this cannot start a worker and import numpy
 
 
 def pytest_addoption(parser):
@@ -103,6 +110,7 @@ class Workers:
         self.info = json.loads(Path(info_path).read_text()) if info_path else {}
         sub = config.getoption("--submission")
         self.root = Path(sub) if sub else None
+        self.budget = WallBudget()
 
     def calls_for(self, stem: str, group: str, hidden: bool = False) -> list[Call]:
         calls: dict[str, Call] = {}
@@ -139,8 +147,64 @@ class Workers:
             return WorkerRun(stem, group, ok=False,
                              reason=f"{stem}.py (or {stem}.ipynb) was not found in the submission")
         calls = self.calls_for(stem, group, hidden)
-        return run_calls(self.root, stem, group, calls, GROUP_LIMITS[group], preload=registry.by_stem(stem).preload,
-                         require_sandbox=self.config.getoption("--require-sandbox"))
+        question = registry.by_stem(stem)
+        limits, refusal = self.budget.grant(stem, group)
+        if refusal:
+            return WorkerRun(stem, group, ok=False, reason=refusal)
+        run = run_calls(self.root, stem, group, calls, limits, preload=question.preload,
+                        require_sandbox=self.config.getoption("--require-sandbox"),
+                        forbid=(question.forbid_imports, question.heading))
+        self.budget.charge(stem, group, run, limits)
+        return run
+
+
+class WallBudget:
+    """The wall-clock time one submission's workers may use, sleeping counted like working.
+
+    The workers of a group in ``SHARED_BUDGETS`` share ``(per question, per submission)`` seconds: each is given
+    what is left of both (at most its group's own limit), and none starts once less than ``MIN_GRANT`` is left.
+    Groups not listed (training) keep their own limit per worker.
+    """
+
+    def __init__(self, shared: dict[str, tuple[float, float]] | None = None):
+        self.shared = SHARED_BUDGETS if shared is None else shared
+        self.used: dict[tuple[str, str | None], float] = {}
+
+    def _left(self, stem: str, group: str) -> tuple[float, float]:
+        per_question, per_submission = self.shared[group]
+        return (per_question - self.used.get((group, stem), 0.0),
+                per_submission - self.used.get((group, None), 0.0))
+
+    def grant(self, stem: str, group: str) -> tuple[sandbox.Limits, str]:
+        """The limits for the next worker of ``stem`` and ``group``, or a reason for the student not to start it."""
+        limits = GROUP_LIMITS[group]
+        if group not in self.shared:
+            return limits, ""
+        left = min(self._left(stem, group))
+        if left < MIN_GRANT:
+            return limits, f"this part was not run: {self.explain(stem, group)}"
+        return dataclasses.replace(limits, timeout=min(limits.timeout, left)), ""
+
+    def charge(self, stem: str, group: str, run: WorkerRun, limits: sandbox.Limits) -> None:
+        """Count ``run``'s wall time; if it was stopped at a limit the budget had cut, its reason says so."""
+        if group not in self.shared:
+            return
+        for key in ((group, stem), (group, None)):
+            self.used[key] = self.used.get(key, 0.0) + run.wall
+        if not run.ok and limits.timeout < GROUP_LIMITS[group].timeout and run.wall >= 0.95 * limits.timeout:
+            run.reason = f"{run.reason}; it was given only {limits.timeout:.0f} s: {self.explain(stem, group)}"
+
+    def explain(self, stem: str, group: str) -> str:
+        per_question, per_submission = self.shared[group]
+        left_question, left_submission = self._left(stem, group)
+        if left_question <= left_submission:
+            spent = per_question - left_question
+            return (f"the time budget for {stem} ran out (its checks' workers may run your code for {per_question:g} s "
+                    f"in total, waiting and sleeping included; {spent:.0f} s were used)")
+        spent = per_submission - left_submission
+        return (f"the time budget for your whole submission ran out (the workers of all questions' checks except "
+                f"training may run your code for {per_submission:g} s in total, waiting and sleeping included; "
+                f"{spent:.0f} s were used)")
 
 
 class Student:
@@ -163,9 +227,9 @@ class Student:
                                  f"{run.import_error}")
         out = run.calls.get(call_id)
         if not isinstance(out, dict):
-            raise StudentFailure(f"{call.describe()} produced no result")
+            raise StudentFailure(f"{self.describe(call_id)} produced no result")
         if not out.get("ok"):
-            raise StudentFailure(f"calling {call.describe()} failed:\n{out.get('error', '')}")
+            raise StudentFailure(f"calling {self.describe(call_id)} failed:\n{out.get('error', '')}")
         return out
 
     def value(self, call_id: str):
@@ -177,7 +241,7 @@ class Student:
         return self._result(call_id)["args"]
 
     def describe(self, call_id: str) -> str:
-        return self._calls[call_id].describe()
+        return describe_call(self._calls[call_id], self.hidden)
 
 
 @pytest.fixture(scope="session")
@@ -233,7 +297,7 @@ def pytest_runtest_makereport(item, call):
 
 def _record(item, call, report):
     records = item.config.stash[RECORDS]
-    if any(r["nodeid"] == item.nodeid for r in records):
+    if any(r["nodeid"] == recorded_nodeid(item) for r in records):
         return
     marker = item.get_closest_marker("check")
     points = item.stash[POINTS]
@@ -253,10 +317,10 @@ def _record(item, call, report):
             output = str(exc) or "the check failed"
         else:
             internal = True
-            output = ("internal grader error (not your fault; tell the course staff):\n"
-                      + "".join(traceback.format_exception(exc)) if exc else str(report.longrepr))
+            output = "internal grader error (not your fault; tell the course staff):\n" + internal_error_text(
+                exc, hidden=bool(marker.kwargs.get("hidden", False)))
     records.append({
-        "nodeid": item.nodeid,
+        "nodeid": recorded_nodeid(item),
         "stem": item.stash[QUESTION].stem,
         "part": item.stash[PART],
         "title": title,
@@ -268,6 +332,33 @@ def _record(item, call, report):
         "output": output,
         "internal_error": internal,
     })
+
+
+def describe_call(call: Call, hidden: bool) -> str:
+    """How messages name a call: with its arguments, except a hidden check's (its inputs are unseen)."""
+    return f"{call.function}(<a hidden check's inputs>)" if hidden else call.describe()
+
+
+def recorded_nodeid(item) -> str:
+    """The node id as recorded: a hidden check's parameters (its unseen inputs) become an opaque ``[case k]``,
+    k counting the check's cases from 1 in collection order."""
+    if "[" not in item.nodeid or not is_hidden(item.module):
+        return item.nodeid
+    base = item.nodeid[:item.nodeid.index("[")]
+    cases = [other.nodeid for other in item.session.items if other.nodeid.startswith(base + "[")]
+    return f"{base}[case {cases.index(item.nodeid) + 1}]"
+
+
+def internal_error_text(exc: BaseException | None, hidden: bool) -> str:
+    """An internal error for the record without any source line: the exception's type, its message and the frames'
+    places; for a hidden check the type alone (its message may quote a hidden input)."""
+    if exc is None:
+        return "no exception recorded"
+    if hidden:
+        return f"{type(exc).__name__} in a hidden check"
+    head = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    places = [f"  {Path(f.filename).name} line {f.lineno}, in {f.name}" for f in traceback.extract_tb(exc.__traceback__)]
+    return "\n".join([head, *places[-6:]])
 
 
 def pytest_sessionfinish(session, exitstatus):

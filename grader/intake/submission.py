@@ -36,7 +36,15 @@ RESERVED_IDS = frozenset({"gradebook.csv", "junit.xml", "written", "similarity.h
 # Operating-system and tool litter, skipped silently: hidden names (.DS_Store, .ipynb_checkpoints, .git) and these.
 _LITTER = {"__MACOSX", "__pycache__"}
 _CHUNK = 1 << 16
+# A student id is a folder name in OUT and a cell in every report; longer names are cut and marked (student_id_for).
+MAX_ID_BYTES = 120
 _LISTED = 10
+# IPython's transformer re-tokenizes the whole cell once per magic or escape it rewrites (and a few times more), at
+# about 3.5 us per character each time: a 107 KB cell with a few hundred magics took 194 s. A notebook may spend at
+# most this many characters x passes on it (2-4 s on 2 loaded cores); each line that could be IPython syntax costs
+# a pass.
+TRANSFORM_BUDGET = 500_000
+_IPYTHON_LINE = re.compile(r"^\s*(?:[%!?,;/]|[\w.,\[\]()* ]+=\s*[%!])|\?\s*$")
 # The warning filters are process-wide and the command line prepares submissions in threads, so every change to
 # them here happens under this lock; otherwise one student's compiler warnings could land in another's notes.
 _WARNINGS_LOCK = threading.Lock()
@@ -68,46 +76,96 @@ class Prepared:
 
 
 class Discovered(list):
-    """What ``discover`` returns: a sorted list of ``(student_id, path)``; ``skipped`` explains each entry left out."""
+    """What ``discover`` returns: a sorted list of ``(student_id, path)``; ``skipped`` explains each entry left out
+    and ``renamed`` each entry graded under an id other than its name."""
 
-    def __init__(self, found=(), skipped=()):
+    def __init__(self, found=(), skipped=(), renamed=()):
         super().__init__(found)
         self.skipped: list[str] = list(skipped)
+        self.renamed: list[str] = list(renamed)
+
+
+def printable(name: str) -> str:
+    """``name`` safe to print in any report: an undecodable byte (a surrogate from ``os.scandir``) becomes ``\\xNN``,
+    a control or other non-printable character ``\\xNN`` or ``\\uNNNN``."""
+    if name.isprintable():
+        return name
+    out = []
+    for ch in name:
+        code = ord(ch)
+        if ch.isprintable():
+            out.append(ch)
+        elif 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
+        else:
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    return "".join(out)
+
+
+def student_id_for(name: str) -> tuple[str, list[str]]:
+    """The student id for a submission named ``name`` (without ``.zip``), and what had to change, if anything.
+
+    An id holds only printable UTF-8, does not start with ``-`` and has at most ``MAX_ID_BYTES`` bytes. A name that
+    breaks one of these becomes its printable part (other characters as ``_``), cut to fit, with ``-`` and 8 hex digits
+    of a hash of the original bytes added, so that two names never share an id.
+    """
+    problems = []
+    if any(0xDC80 <= ord(ch) <= 0xDCFF for ch in name):
+        problems.append("is not valid UTF-8")
+    if any(not ch.isprintable() and not 0xDC80 <= ord(ch) <= 0xDCFF for ch in name):
+        problems.append("holds control or non-printable characters")
+    if name.startswith("-"):
+        problems.append("starts with a dash")
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_ID_BYTES:
+        problems.append(f"is longer than {MAX_ID_BYTES} bytes")
+    if not problems:
+        return name, []
+    text = "".join(ch if ch.isprintable() else "_" for ch in name)
+    text = "_" + text[1:] if text.startswith("-") else text
+    text = text.encode()[:MAX_ID_BYTES - 9].decode("utf-8", "ignore")
+    tag = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return f"{text}-{tag}", problems
 
 
 def discover(submissions_dir: Path) -> Discovered:
     """One ``(student_id, path)`` per subdirectory or ``*.zip`` in ``submissions_dir``, sorted by id.
 
     Hidden entries are ignored silently. Other files, symbolic links and a zip whose id already names a directory are
-    left out with a message in the result's ``skipped`` list.
+    left out with a message in the result's ``skipped`` list. A name no report could hold (not UTF-8, control
+    characters, a leading dash, too long) is graded under the id :func:`student_id_for` gives it, with a message in
+    ``renamed``.
     """
     found: dict[str, Path] = {}
-    skipped = []
+    skipped, renamed = [], []
     with os.scandir(submissions_dir) as listing:
         entries = sorted(listing, key=lambda entry: entry.name)
     for entry in entries:
-        name = entry.name
+        name = printable(entry.name)
         if name.startswith("."):
             continue
         if entry.is_symlink():
             skipped.append(f"{name}: skipped, it is a symbolic link (not followed)")
             continue
         if entry.is_dir():
-            student_id = name
+            student_id, problems = student_id_for(entry.name)
         elif entry.is_file() and name.lower().endswith(".zip"):
-            student_id = name[:-4]
+            student_id, problems = student_id_for(entry.name[:-4])
         else:
             skipped.append(f"{name}: skipped, it is neither a directory nor a .zip file")
             continue
         if student_id in found:
-            skipped.append(f"{name}: skipped, {found[student_id].name}/ already holds student {student_id!r}")
+            skipped.append(f"{name}: skipped, {printable(found[student_id].name)}/ already holds student "
+                           f"{student_id!r}")
             continue
         if student_id in RESERVED_IDS:
             skipped.append(f"{name}: skipped, the grader writes its own {student_id} next to the submissions' "
                            f"folders; rename the submission")
             continue
+        if problems:
+            shown = name if len(name) <= 80 else name[:79] + "…"
+            renamed.append(f"{shown}: graded as {student_id!r}, since the name {' and '.join(problems)}")
         found[student_id] = Path(entry.path)
-    return Discovered(sorted(found.items()), skipped)
+    return Discovered(sorted(found.items()), skipped, renamed)
 
 
 def prepare(path: Path, student_id: str, work_dir: Path, *, max_file_bytes: int = 2 << 20,
@@ -119,25 +177,26 @@ def prepare(path: Path, student_id: str, work_dir: Path, *, max_file_bytes: int 
     ``max_members`` bounds the entries of a zip or directory tree. ``work_dir / "submission"`` must not exist yet.
     """
     path, work_dir = Path(path), Path(work_dir)
+    shown = printable(path.name)
     limits = {".py": max_file_bytes, ".ipynb": max_notebook_bytes}
     if path.is_dir():
         entries, general = _scan_directory(path, max_members)
         return _prepare_entries(entries, general, student_id, work_dir, limits, max_file_bytes)
     if not path.is_file():
-        raise SubmissionError(f"{path.name} is neither a directory nor a .zip file")
+        raise SubmissionError(f"{shown} is neither a directory nor a .zip file")
     size = path.stat().st_size
     if size > max_zip_bytes:
-        raise SubmissionError(f"{path.name} is {_size(size)}; the limit for a zip is {_size(max_zip_bytes)}")
+        raise SubmissionError(f"{shown} is {_size(size)}; the limit for a zip is {_size(max_zip_bytes)}")
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise SubmissionError(f"{path.name} is not a readable zip archive ({reason}); "
+        raise SubmissionError(f"{shown} is not a readable zip archive ({reason}); "
                               f"re-create it with a standard zip tool") from None
     with archive:
         infos = archive.infolist()
         if len(infos) > max_members:
-            raise SubmissionError(f"{path.name} holds {len(infos)} entries; the limit is {max_members}. "
+            raise SubmissionError(f"{shown} holds {len(infos)} entries; the limit is {max_members}. "
                                   f"Submit only the question files")
         entries, general = _scan_zip(archive, infos)
         return _prepare_entries(entries, general, student_id, work_dir, limits, max_file_bytes)
@@ -174,7 +233,7 @@ def _scan_directory(root: Path, max_members: int) -> tuple[list[_Entry], list[st
             if len(entries) == max_members:
                 raise SubmissionError(f"the submission holds more than {max_members} files and folders; "
                                       f"submit only the question files")
-            relative = prefix + child.name
+            relative = prefix + printable(child.name)
             if child.is_symlink():
                 kind = "link"
             elif child.is_dir(follow_symlinks=False):
@@ -217,13 +276,13 @@ def _scan_zip(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> tuple[l
     entries = []
     unsafe = []
     for info in infos:
-        name = info.filename.replace("\\", "/")
+        name = printable(info.filename.replace("\\", "/"))
         parts = [part for part in name.split("/") if part not in ("", ".")]
         if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-            unsafe.append(f"{info.filename} (absolute path)")
+            unsafe.append(f"{printable(info.filename)} (absolute path)")
             continue
         if ".." in parts:
-            unsafe.append(f"{info.filename} (path leaves the archive)")
+            unsafe.append(f"{printable(info.filename)} (path leaves the archive)")
             continue
         if not parts or any(part.startswith(".") or part in _LITTER for part in parts):
             continue
@@ -498,6 +557,7 @@ def _notebook_module(nb, shown: str, max_code_bytes: int) -> tuple[str, list[str
     if code > max_code_bytes:
         raise _Unreadable(f"the code cells of {shown} hold {_size(code)} of code; the limit is {_size(max_code_bytes)}")
     transformer = TransformerManager()
+    budget = [TRANSFORM_BUDGET]
     notes, future, blocks = [], [], []
     bound, star = set(_PREDEFINED), False
     for number, cell in enumerate(nb.cells, 1):
@@ -513,7 +573,7 @@ def _notebook_module(nb, shown: str, max_code_bytes: int) -> tuple[str, list[str
         if first.startswith("%%"):
             notes.append(f"cell {number}: removed cell magic `{first}` (the whole cell is skipped)")
             continue
-        python = _without_ipython_syntax(source, transformer)
+        python = _without_ipython_syntax(source, transformer, budget, f"{shown} cell {number}")
         line_of = _line_map(source, python) if python != source else (lambda line: line)
         where = f"{shown} cell {number}"
         notes += _check_compiles(python, where, flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, line_of=line_of)
@@ -582,13 +642,27 @@ def _notebook_module(nb, shown: str, max_code_bytes: int) -> tuple[str, list[str
     return module, notes
 
 
-def _without_ipython_syntax(source: str, transformer: TransformerManager) -> str:
-    """The cell with magics, shell escapes and help requests turned into ``get_ipython()`` calls by IPython itself."""
+def _without_ipython_syntax(source: str, transformer: TransformerManager, budget: list[int], where: str) -> str:
+    """The cell with magics, shell escapes and help requests turned into ``get_ipython()`` calls by IPython itself.
+
+    ``budget`` (one int, shared by a notebook's cells) is what IPython may still spend, in characters x passes; a cell
+    that would cost more is ``_Unreadable``.
+    """
     try:
         ast.parse(source)
         return source  # plain Python: IPython would leave it as it is, and its tokenizer is slow on big cells
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         pass
+    escapes = sum(1 for line in source.split("\n") if _IPYTHON_LINE.search(line))
+    if not escapes:
+        return source  # a plain syntax error: the compiler reports it
+    cost = len(source) * (escapes + 2)
+    if cost > budget[0]:
+        raise _Unreadable(f"{where} is too large to read: it mixes {escapes} line{'s' * (escapes != 1)} of IPython "
+                          f"syntax (magics, shell escapes) with {len(source):,} characters of code, and the grader "
+                          f"reads at most about {TRANSFORM_BUDGET:,} characters x lines of that per notebook; move "
+                          f"the magics into small cells of their own, or delete them")
+    budget[0] -= cost
     try:
         return transformer.transform_cell(source)
     except Exception:  # the compiler then reports what IPython could not make sense of

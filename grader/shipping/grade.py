@@ -46,8 +46,9 @@ class Outcome:
     grader_failed: bool = False
 
 
-def checks_digest(visible_only: bool) -> str:
-    """Changes whenever a check, the worker or the kit version changes, so cached results are never stale."""
+def checks_digest(visible_only: bool, skip_training: bool = False) -> str:
+    """Changes whenever a check, the worker, the kit version or the set of checks run (``--visible-only``,
+    ``--skip-training``) changes, so cached results are never stale."""
     h = hashlib.sha256(__version__.encode())
     for root in (KIT, registry.QUESTIONS_DIR):
         for path in sorted(root.rglob("*")):
@@ -56,6 +57,7 @@ def checks_digest(visible_only: bool) -> str:
             h.update(str(path.relative_to(root.parent)).encode())
             h.update(path.read_bytes())
     h.update(b"visible-only" if visible_only else b"all")
+    h.update(b":skip-training" if skip_training else b":training")
     return h.hexdigest()
 
 
@@ -108,9 +110,8 @@ def _grade_one(student_id: str, path: Path, final: Path, work: Path, opts) -> Ou
         return Outcome(student_id, "error", message=f"pytest exited with {proc.returncode}:\n{tail}",
                        grader_failed=True)
     record = json.loads(record_path.read_text())
-    started = [w for w in record["workers"] if w.get("started")]
-    sandboxed = all(w.get("sandboxed") for w in started)
-    results = scoring.results_json(record, time.monotonic() - start, sandboxed)
+    results = scoring.results_json(record, time.monotonic() - start, scoring.sandbox_of(record["workers"])
+                                  or sandbox.sandbox_mode())
     if load_error:
         results["output"] = f"{load_error}\n{results['output']}"
     plots = {}
@@ -167,7 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("grades"))
     parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--require-sandbox", action="store_true",
-                        help="fail instead of running student code without bubblewrap (for CI grading)")
+                        help="fail instead of running student code without a sandbox, even when "
+                             "--run-student-code-unsandboxed is given (for CI grading)")
+    parser.add_argument("--run-student-code-unsandboxed", action="store_true",
+                        help="where neither bubblewrap nor Landlock can be used, grade anyway, running student code "
+                             "with your rights (it could read the hidden checks and forge grades)")
     parser.add_argument("--no-cache", action="store_true", help="re-grade even unchanged submissions")
     parser.add_argument("--visible-only", action="store_true", help="run only the visible checks")
     parser.add_argument("--skip-training", action="store_true", help="skip the two training checks")
@@ -189,22 +194,30 @@ def main(argv: list[str] | None = None) -> int:
     if not opts.submissions.is_dir():
         print(f"error: {opts.submissions} is not a directory of submissions", file=sys.stderr)
         return 2
-    if opts.require_sandbox and not sandbox.bwrap_available():
-        print("error: --require-sandbox given but bubblewrap (bwrap) is not usable here", file=sys.stderr)
+    mode = sandbox.sandbox_mode()
+    if mode == "none" and (opts.require_sandbox or not opts.run_student_code_unsandboxed):
+        print(f"error: neither bubblewrap nor Landlock can be used here ({sandbox.unavailable_reason()}), so student "
+              "code would run with your rights, able to read the hidden checks and change the grades. Install the "
+              "Debian package bubblewrap, or pass --run-student-code-unsandboxed to grade anyway.", file=sys.stderr)
         return 2
-    if not sandbox.bwrap_available():
-        print("warning: bubblewrap (bwrap) is not available: student code will run WITHOUT a sandbox. "
-              "Install the Debian package bubblewrap, or pass --require-sandbox to refuse.", file=sys.stderr)
+    if mode == "none":
+        print("warning: --run-student-code-unsandboxed: student code runs WITHOUT a sandbox, with your rights; every "
+              "result says so.", file=sys.stderr)
+    elif mode == "landlock":
+        print("note: bubblewrap cannot be used here; student code runs under Landlock and seccomp as an unprivileged "
+              "user instead.", file=sys.stderr)
     opts.out.mkdir(parents=True, exist_ok=True)
     for stale in [*opts.out.glob(".work-*"), *opts.out.glob(".old-*")]:  # left by a killed run
         shutil.rmtree(stale, ignore_errors=True)
-    opts.checks_digest = checks_digest(opts.visible_only)
+    opts.checks_digest = checks_digest(opts.visible_only, opts.skip_training)
     entries = submission.discover(opts.submissions)
-    skipped = entries.skipped
+    skipped, renamed = entries.skipped, entries.renamed
     if opts.shard:
         entries = [e for e in entries if in_shard(e[0], *opts.shard)]
     for item in skipped:
         print(f"skipped: {item}", file=sys.stderr)
+    for item in renamed:
+        print(f"renamed: {item}", file=sys.stderr)
     if not entries:
         print(f"no submissions found in {opts.submissions}", file=sys.stderr)
 

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.reporting.plots import pyplot
+from grader.reporting.plots import guarded, pyplot
 from questions.q1_expressivity.common import forward
 
 
+@guarded
 def q1b_approximation(path: Path, f, B: float, nets: dict, errors: dict) -> None:
     plt = pyplot()
     x = np.linspace(-B, B, 2001)

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.reporting.plots import pyplot
+from grader.reporting.plots import guarded, pyplot
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                    "Ankle boot")
 
 
+@guarded
 def q3_training(path: Path, history: dict, x_test, y_test, probs, accuracy: float) -> None:
     """Training curves from the returned history and three test predictions from the grader's own evaluation."""
     plt = pyplot()

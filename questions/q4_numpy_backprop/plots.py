@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader.reporting.plots import pyplot
+from grader.reporting.plots import guarded, pyplot
 
 
+@guarded
 def q4_training(path: Path, history: list, final: tuple, n_test: int) -> None:
     """Test loss and accuracy after each epoch of the student's training, evaluated by the grader."""
     plt = pyplot()
