@@ -5,7 +5,8 @@ A question is a folder ``questions/<stem>/``, where ``<stem>`` is the module stu
 
     questions/<stem>/
         __init__.py         empty (the folder is a package, so its checks import its helpers by name)
-        question.toml       label, title, parts, what the worker preloads, which plots the checks draw
+        question.toml       label, title, parts, what the worker preloads, which plots the checks draw, which
+                            packages the worker replaces by placeholders (forbid_imports)
         checks.py           the visible checks (shipped to students)
         common.py           optional: trusted helpers the checks share
         plots.py            optional: the plots the checks draw for the feedback
@@ -38,7 +39,7 @@ HIDDEN = "hidden"
 _LABEL = re.compile(r"q(\d+)")
 _PART = re.compile(r"q\d+[a-z]?")
 _STEM = re.compile(r"[a-z][a-z0-9_]*")
-_KEYS = {"label", "title", "parts", "preload", "plots"}
+_KEYS = {"label", "title", "parts", "preload", "plots", "forbid_imports"}
 
 
 def heading(label: str) -> str:
@@ -59,6 +60,7 @@ class Question:
     parts: dict[str, str] = field(default_factory=dict)   # part label -> title; at least the question's own label
     preload: tuple[str, ...] = ()    # modules the worker imports before the student's (their import time is ours)
     plots: tuple[str, ...] = ()      # file names the checks draw under the feedback's plots/
+    forbid_imports: tuple[str, ...] = ()  # top-level packages the worker replaces by placeholders whose use raises
 
     @property
     def number(self) -> int:
@@ -128,12 +130,13 @@ def _load(folder: Path) -> Question:
     if bad:
         raise RegistryError(f"{where}: parts {bad} must be {label} or {label} followed by one letter ({label}a)")
     lists = {}
-    for key in ("preload", "plots"):
+    for key in ("preload", "plots", "forbid_imports"):
         value = meta.get(key, [])
         if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             raise RegistryError(f"{where}: {key} must be a list of strings")
         lists[key] = tuple(value)
-    return Question(folder.name, label, title.strip(), folder, dict(parts), lists["preload"], lists["plots"])
+    return Question(folder.name, label, title.strip(), folder, dict(parts), lists["preload"], lists["plots"],
+                    lists["forbid_imports"])
 
 
 @cache

@@ -45,7 +45,7 @@ def test_unusual_valid_boxes_pass(grade_source, body):
 def test_wrong_sign_fails_with_sign_hint(grade_source):
     results = grade_source(STEM, with_box(BOX.replace('np.array([h, -h])', 'np.array([-h, h])')))
     bad = failed(results)
-    assert {"test_box_network_matches_box[h=1 delta=1]", "test_box_network_unusual_boxes[h=-1 delta=1]"} <= bad
+    assert {"test_box_network_matches_box[h=1 delta=1]", "test_box_network_unusual_boxes[case 1]"} <= bad
     assert "wrong sign" in results["test_box_network_matches_box[h=1 delta=1]"]["output"]
     assert "test_box_network_has_two_hidden_neurons" not in bad
 

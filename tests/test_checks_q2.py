@@ -35,7 +35,7 @@ def test_exp_of_log_softmax_derivative_fails_with_hint(grade_source):
     results = grade_source(STEM, source)
     out = results["test_jacobian_matches_central_differences"]["output"]
     assert "exp of the log-softmax derivative" in out
-    assert {"test_symbolic_jacobian_matches_sympy[2]", "test_symbolic_jacobian_larger[5]"} <= failed(results)
+    assert {"test_symbolic_jacobian_matches_sympy[2]", "test_symbolic_jacobian_larger[case 2]"} <= failed(results)
     assert "exp(delta_ij - y_j) is not a valid step" in results["test_symbolic_jacobian_matches_sympy[2]"]["output"]
     assert "test_softmax_values" not in failed(results)
 
@@ -81,3 +81,32 @@ def test_nan_result_is_reported(grade_source):
 def test_stub_scores_zero(grade_source):
     results = grade_source(STEM, (ROOT / "assignments" / f"{STEM}.py").read_text())
     assert all(r["score"] == 0 for r in results.values())
+
+
+RESTORE = '''    import inspect
+    frame = inspect.currentframe()
+    while frame is not None and "derivative" not in frame.f_locals:
+        frame = frame.f_back
+    sp.Derivative.__new__ = frame.f_locals["derivative"]
+    return sp.Matrix(y).jacobian(z)
+'''
+
+
+def test_restoring_the_patched_derivative_is_refused(grade_source):
+    results = grade_source(STEM, mutate(REF, SYM, RESTORE))
+    assert {"test_symbolic_jacobian_matches_sympy[2]", "test_symbolic_jacobian_larger[case 1]"} <= failed(results)
+    assert "must write its formula itself" in results["test_symbolic_jacobian_matches_sympy[2]"]["output"]
+
+
+def test_removing_the_guard_is_named(grade_source):
+    source = mutate(REF, SYM, "    import sys\n    sys.setprofile(None)\n" + RESTORE)
+    results = grade_source(STEM, source)
+    assert "test_symbolic_jacobian_matches_sympy[2]" in failed(results)
+    assert "changed the grader's guard" in results["test_symbolic_jacobian_matches_sympy[2]"]["output"]
+
+
+def test_hidden_cases_have_opaque_names(grade_source):
+    results = grade_source(STEM, REF)
+    hidden = sorted(name for name in results if name.startswith("test_symbolic_jacobian_larger"))
+    assert hidden == ["test_symbolic_jacobian_larger[case 1]", "test_symbolic_jacobian_larger[case 2]"]
+    assert {"test_symbolic_jacobian_matches_sympy[2]", "test_symbolic_jacobian_matches_sympy[3]"} <= set(results)

@@ -184,3 +184,28 @@ def test_symbolic_check_is_bounded():
         subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=10, check=True, capture_output=True)
     except subprocess.TimeoutExpired:
         pytest.fail("check_symbolic was still computing after 10 s")
+
+
+@pytest.mark.parametrize("value", [{"ratio": "1", "seconds": 0.1, "baseline_seconds": 0.1},
+                                   {"ratio": -1.0, "seconds": 0.1, "baseline_seconds": 0.1},
+                                   {"ratio": 1.0, "seconds": 0.1}, [1.0, 2.0, 3.0], None])
+def test_forged_cost_measurements_are_malformed(value):
+    from grader.running import kinds
+
+    assert kinds.CostRatio().problem({"ok": True, "value": value}, {}) != ""
+    assert kinds.CostRatio().problem({"ok": True, "value": {"ratio": 2.5, "seconds": 1e-4,
+                                                             "baseline_seconds": 4e-5}}, {}) == ""
+
+
+def test_internal_errors_quote_no_source_line():
+    from grader.checking.plugin import internal_error_text
+
+    def check():
+        raise ValueError("the grader's own message")  # SOURCE-LINE-MARKER
+    try:
+        check()
+    except ValueError as exc:
+        visible, hidden = internal_error_text(exc, hidden=False), internal_error_text(exc, hidden=True)
+    assert "ValueError: the grader's own message" in visible and "in check" in visible
+    assert "SOURCE-LINE-MARKER" not in visible and "raise" not in visible
+    assert hidden == "ValueError in a hidden check"

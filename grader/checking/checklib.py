@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib
 import importlib.util
+import os
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -123,19 +126,60 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, what: str, rtol: floa
     raise StudentFailure(msg + (f".\nHint: {hint}" if hint else ""))
 
 
-def pixel_permutation() -> np.ndarray:
-    """The training checks' secret pixel order (identity where the instructor-only seed is absent)."""
-    try:
-        from grader.hidden.secret import PIXEL_PERMUTATION_SEED
-    except ImportError:
-        return np.arange(784)
-    return np.random.default_rng(PIXEL_PERMUTATION_SEED).permutation(784)
+def run_secret() -> bytes:
+    """32 random bytes drawn once per trusted process (one grading run of one submission): the training checks'
+    transforms come from it, so no constant in the repository and no earlier run tells what they are."""
+    global _RUN_SECRET
+    if _RUN_SECRET is None:
+        _RUN_SECRET = os.urandom(32)
+    return _RUN_SECRET
+
+
+_RUN_SECRET: bytes | None = None
+
+
+def secret_rng(purpose: str) -> np.random.Generator:
+    """A generator seeded from the run's secret and ``purpose``; different purposes draw unrelated numbers."""
+    digest = hashlib.sha256(run_secret() + purpose.encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest, "little"))
+
+
+@functools.lru_cache(maxsize=4)
+def _permutation(secret: bytes, n: int) -> np.ndarray:
+    return secret_rng(f"permutation {n}").permutation(n)
+
+
+def pixel_permutation(n: int = 784) -> np.ndarray:
+    """The run's secret pixel order, a permutation of ``n`` (fresh for every grading run)."""
+    return _permutation(run_secret(), n)
 
 
 def permuted(images: np.ndarray) -> np.ndarray:
-    """Images (n, 28, 28) or (n, 784) with their pixels in the checks' order, same shape and dtype."""
+    """Images (n, 28, 28) or (n, 784) with their pixels in the run's secret order, same shape and dtype."""
     flat = images.reshape(len(images), 784)[:, pixel_permutation()]
     return np.ascontiguousarray(flat.reshape(images.shape))
+
+
+@functools.lru_cache(maxsize=4)
+def _mixing(secret: bytes, n: int) -> np.ndarray:
+    q, r = np.linalg.qr(secret_rng(f"mixing {n}").standard_normal((n, n)))
+    return q * np.where(np.diag(r) < 0, -1.0, 1.0)  # the sign fix makes Q Haar-distributed
+
+
+def input_mixing(n: int = 784) -> np.ndarray:
+    """The run's secret orthogonal matrix Q (n, n), Haar-distributed (QR of a Gaussian matrix with the sign fix)."""
+    return _mixing(run_secret(), n)
+
+
+def mixed(images: np.ndarray, divisor: float = 255.0) -> np.ndarray:
+    """Images (n, 28, 28) or (n, 784) as float64 rows (n, 784) ``images / divisor @ Q``, Q the run's mixing.
+
+    Per-sample SGD from an isotropic Gaussian initialisation trains on ``x @ Q`` exactly as on ``x`` in distribution
+    (``x Q W`` with ``W`` Gaussian is ``x W'`` with ``W' = Q W`` Gaussian), but no pixel of the mixed rows is a
+    pixel of the original, so per-pixel statistics cannot tell how to undo it."""
+    flat = images.reshape(len(images), -1).astype(np.float64)
+    flat /= divisor
+    return flat @ input_mixing(flat.shape[1])
 
 
 def _sigmoid(a: np.ndarray) -> np.ndarray:

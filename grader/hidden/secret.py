@@ -1,8 +1,5 @@
-"""Instructor-only: the seed of the pixel permutation applied to training and test images in the training checks.
+"""Instructor-only kit data.
 
-A network trained on the permuted images does exactly as well as on the originals (Flatten + Dense layers do not
-care about pixel order), but weights trained elsewhere and pasted into a submission fail. This file is not part of
-the student bundle; without it the checks use the identity permutation.
+The training checks' secret (pixel order, input mixing) used to be a constant seed here; it is now drawn fresh for
+every grading run in the trusted process (:func:`grader.checking.checklib.run_secret`) and written nowhere.
 """
-
-PIXEL_PERMUTATION_SEED = 0x5EC2E7_D16175

@@ -130,26 +130,61 @@ def is_tree(tree) -> bool:
     return head != "Const" or args[0] in ("E", "pi")
 
 
+# SymPy's differentiation: code that runs whenever anything is differentiated, however it was asked for
+_DIFFERENTIATION = ("Derivative.__new__", "Expr.diff", "diff", "_derivative_dispatch", "MatrixCalculus.diff",
+                    "MatrixCalculus.jacobian", "MatrixBase.diff", "MatrixBase.jacobian", "Function.fdiff")
+
+
+def _differentiates(code) -> bool:
+    name = code.co_qualname
+    return ("sympy" in code.co_filename
+            and (name in _DIFFERENTIATION or name.endswith("._eval_derivative") or name.endswith(".fdiff")))
+
+
 class SympyMatrix(Kind):
     """``fn(z)`` for ``n`` real SymPy symbols ``z0 .. z{n-1}``, returning a matrix of expressions. With
-    ``forbid_derivatives`` the function must write its formula itself: SymPy's differentiation raises."""
+    ``forbid_derivatives`` the function must write its formula itself: SymPy's ``Derivative`` is patched to raise, and
+    a profile hook (this thread and threads started later) raises when any of SymPy's differentiation code is entered,
+    so restoring the patched method does not help; a call that leaves the patch or the hook changed is refused.
+    Student code in the same process can still remove both on purpose: this raises the bar, it is no proof."""
     name = "sympy"
 
     def run(self, module, fn, args, kwargs, spec):
+        import sys
+        import threading
+
         import sympy
 
         z = list(sympy.symbols(f"z0:{int(spec['n'])}", real=True))
-        derivative = sympy.Derivative.__new__
+        if not spec.get("forbid_derivatives"):
+            return self._reply(sympy.Matrix(fn(z)))
+        message = (f"{spec['function']} must write its formula itself; asking SymPy to differentiate (diff, "
+                   f"jacobian, Derivative) is what the check compares against")
+        derivative = sympy.Derivative.__dict__["__new__"]
 
         def refuse(*a, **k):
-            raise RuntimeError(f"{spec['function']} must write its formula itself; asking SymPy to differentiate "
-                               f"(diff, jacobian) is what the check compares against")
-        if spec.get("forbid_derivatives"):
-            sympy.Derivative.__new__ = refuse
+            raise RuntimeError(message)
+
+        def hook(frame, event, arg):
+            if event == "call" and _differentiates(frame.f_code):
+                raise RuntimeError(message)
+        sympy.Derivative.__new__ = refuse
+        sys.setprofile(hook)
+        threading.setprofile(hook)
         try:
             result = sympy.Matrix(fn(z))
+            intact = sys.getprofile() is hook and sympy.Derivative.__dict__.get("__new__") is refuse
         finally:
+            sys.setprofile(None)
+            threading.setprofile(None)
             sympy.Derivative.__new__ = derivative
+        if not intact:
+            raise RuntimeError(f"{spec['function']} changed the grader's guard against SymPy's differentiation "
+                               f"(the patched Derivative or the profile hook): {message}")
+        return self._reply(result)
+
+    @staticmethod
+    def _reply(result) -> dict:
         rows, cols = result.shape
         return {"value": {"shape": [rows, cols],
                           "entries": [[sympy_tree(result[i, j]) for j in range(cols)] for i in range(rows)]}}
@@ -272,4 +307,41 @@ class TrainEpochs(Kind):
         return ""
 
 
-KINDS = {kind.name: kind for kind in (CallKind(), SympyMatrix(), KerasBuild(), KerasTrain(), TrainEpochs())}
+class CostRatio(Kind):
+    """How long ``fn(*args[0])`` takes against the module's ``baseline`` function on ``args[1]``: the least time of
+    several interleaved runs of each (the least is what preemption by other jobs cannot inflate). ``fn`` runs at
+    most ``repeats`` times and stops early once it has used ``budget`` seconds. The reply is ``{"ratio": fn's time /
+    baseline's, "seconds": fn's least time, "baseline_seconds": the baseline's}``."""
+    name = "cost_ratio"
+
+    def run(self, module, fn, args, kwargs, spec):
+        import time
+
+        baseline = getattr(module, spec["baseline"], None)
+        if baseline is None or not callable(baseline):
+            raise AttributeError(f"your module has no function {spec['baseline']}()")
+        inner = int(spec.get("baseline_inner", 20))
+        best, best_base, used = float("inf"), float("inf"), 0.0
+        for _ in range(int(spec.get("repeats", 7))):
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                baseline(*args[1])
+            best_base = min(best_base, (time.perf_counter() - t0) / inner)
+            t0 = time.perf_counter()
+            fn(*args[0])
+            took = time.perf_counter() - t0
+            best, used = min(best, took), used + took
+            if used > float(spec.get("budget", 2.0)):
+                break
+        return {"value": {"ratio": best / max(best_base, 1e-9), "seconds": best, "baseline_seconds": best_base}}
+
+    def problem(self, out, spec):
+        value = out.get("value")
+        if not (isinstance(value, dict) and all(type(value.get(k)) is float and value[k] >= 0
+                                                for k in ("ratio", "seconds", "baseline_seconds"))):
+            return "not a cost measurement"
+        return ""
+
+
+KINDS = {kind.name: kind for kind in (CallKind(), SympyMatrix(), KerasBuild(), KerasTrain(), TrainEpochs(),
+                                      CostRatio())}

@@ -9,6 +9,8 @@ comes back into plain data, and report errors in words a student understands.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import json
 import os
@@ -39,6 +41,75 @@ def describe_error(exc: BaseException, student_file: str) -> str:
         if isinstance(exc, NotImplementedError) and not str(exc):
             head = "NotImplementedError: this function is still the stub"
     return "\n".join([head, *lines])
+
+
+DISPLAY_NAMES = {"tensorflow": "TensorFlow", "keras": "Keras", "jax": "JAX", "torch": "PyTorch"}
+
+
+class UnavailableError(ImportError):
+    """Raised on any use of a package the question forbids."""
+
+
+class Unavailable:
+    """What a forbidden package and everything reached through it are: each use raises :class:`UnavailableError`."""
+
+    def __init__(self, message: str):
+        object.__setattr__(self, "_message", message)
+
+    def __getattr__(self, name):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return Unavailable(object.__getattribute__(self, "_message"))
+
+    def _refuse(self, *args, **kwargs):
+        raise UnavailableError(object.__getattribute__(self, "_message"))
+
+    __call__ = __getitem__ = __iter__ = __len__ = __bool__ = __float__ = __int__ = __index__ = _refuse
+    __array__ = __enter__ = __setattr__ = __add__ = __mul__ = __matmul__ = __sub__ = __truediv__ = _refuse
+
+
+class ForbiddenModule(type(sys)):
+    """A placeholder for a forbidden package or one of its submodules: importing works, every attribute is an
+    :class:`Unavailable`."""
+
+    def __getattr__(self, name):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return Unavailable(self.__dict__["_nnkit_message"])
+
+
+class ForbiddenFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """First on ``sys.meta_path``: ``names`` and their submodules import as :class:`ForbiddenModule`."""
+
+    def __init__(self, names, question: str):
+        self.names = set(names)
+        self.question = question
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.partition(".")[0] not in self.names:
+            return None
+        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+
+    def create_module(self, spec):
+        top = spec.name.partition(".")[0]
+        module = ForbiddenModule(spec.name)
+        module._nnkit_message = (f"{DISPLAY_NAMES.get(top, top)} is not available in {self.question}: the gradients "
+                                 f"must be written in numpy")
+        module.__path__ = []
+        return module
+
+    def exec_module(self, module):
+        pass
+
+
+def forbid_imports(names, question: str) -> None:
+    """Make ``names`` (top-level packages) placeholders for the rest of this process, already imported or not."""
+    if not names:
+        return
+    finder = ForbiddenFinder(names, question)
+    for loaded in [m for m in sys.modules if m.partition(".")[0] in finder.names]:
+        del sys.modules[loaded]
+    sys.meta_path.insert(0, finder)
 
 
 def resolve(arg, job: Path):
@@ -81,6 +152,8 @@ def main() -> None:
     reply_fd = os.dup(3)
     os.close(3)
     request = json.loads((job / "request.json").read_text())
+    forbid = request.get("forbid_imports") or {}
+    forbid_imports(forbid.get("names", []), forbid.get("question", "this question"))
     t0 = time.perf_counter()
     for name in request.get("preload", []):
         __import__(name)

@@ -9,14 +9,15 @@ from grader.checking.checklib import (
     assert_close,
     linear_credit,
     loss_and_accuracy,
-    permuted,
+    mixed,
 )
-from grader.running.runner import Call, Rng, Scaled
+from grader.running.runner import Call, Rng
 from nnkit.gradcheck import compare
 from questions.q4_numpy_backprop.common import (
     NAMES,
     SIZES,
     STEM,
+    check_backward_cost,
     gradient_hint,
     probabilities,
     random_image,
@@ -30,21 +31,25 @@ Y = 7
 XB = np.stack([random_image(s) for s in range(40, 72)])
 YB = np.arange(32) % 10
 LR = 0.003
-# Full credit at 70% after 3 epochs, none at 60%; the reference reaches 7x% (README, "Measured figures").
+# Full credit at 70% after 3 epochs, none at 60%. The reference reaches 92.77% on pixels / 255, and 92.43 / 92.28 /
+# 92.63 % on the same rows under the mixings of seeds 1, 2, 3 (the grader's transform, checklib.mixed).
 FULL_AT, ZERO_AT = 0.70, 0.60
 
 
 def _training_args():
+    """MNIST's training rows, pixels / 255, times the run's secret orthogonal mixing (checklib.mixed)."""
     from nnkit.data import load_mnist
 
     (x_train, y_train), _ = load_mnist()
-    return [Scaled(permuted(x_train.reshape(-1, 784)), 255.0, "float64"), y_train.astype(np.int64)]
+    return [mixed(x_train), y_train.astype(np.int64)]
 
 
 CALLS = [
     Call("init", "init_params", [Rng(80085)]),
     Call("forward", "forward", [W, Bs, XB]),
     Call("backward", "backward", [W, Bs, X, Y]),
+    Call("backward_cost", "backward", [[W, Bs, X, Y], [W, Bs, X[None, :]]], task="cost_ratio",
+         extra={"baseline": "forward"}),
     Call("step", "train_one_sample", [W, Bs, X, Y, LR], return_args=[0, 1]),
     Call("evaluate", "evaluate", [W, Bs, XB, YB]),
     Call("train", "train", _training_args, kwargs={"epochs": 3, "learning_rate": LR, "rng": Rng(80085)},
@@ -63,8 +68,9 @@ EXPECTED = Expected(STEM, {
 
 
 def performance(weights, biases, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
-    """(average loss, correct guesses) of returned parameters on raw 0-255 pixel rows, by the grader's evaluator."""
-    return loss_and_accuracy(probabilities(weights, biases, x, divisor=255.0), y)
+    """(average loss, correct guesses) of returned parameters on input rows ``x`` (n, 784), by the grader's
+    evaluator."""
+    return loss_and_accuracy(probabilities(weights, biases, x), y)
 
 
 @pytest.mark.check(points=1)
@@ -109,6 +115,7 @@ def test_backward_gradient(student, name):
         f"{student.describe('backward')} should return (loss, weight_grads, bias_grads)")
     loss, gw, gb = value
     idx = NAMES.index(name)
+    check_backward_cost(student.value("backward_cost")["ratio"])
     grads = (list(gw) if isinstance(gw, (list, tuple)) else []) + (list(gb) if isinstance(gb, (list, tuple)) else [])
     assert len(grads) == 6, "weight_grads and bias_grads should each be a list of three arrays"
     got = as_float64(grads[idx], f"gradient of {name}", shape=(W + Bs)[idx].shape)
@@ -154,7 +161,7 @@ def test_training_reaches_70_percent(student, credit, note, artifacts):
 
     result = student.value("train")
     (_, _), (x_test, y_test) = load_mnist()
-    x = permuted(x_test.reshape(-1, 784))
+    x = mixed(x_test)
     weights, biases = read_params(result["result"], "train() result")
     history = []
     for snap in result["epochs"][:10]:  # the arguments of each on_epoch_end(epoch, weights, biases) call
@@ -164,11 +171,13 @@ def test_training_reaches_70_percent(student, credit, note, artifacts):
             break
     loss, correct = performance(weights, biases, x, y_test)
     accuracy = correct / len(y_test)
+    left_out = ""
     if artifacts is not None:
         from questions.q4_numpy_backprop import plots
-        plots.q4_training(artifacts / "q4.png", history, (loss, correct), len(y_test))
+        left_out = plots.q4_training(artifacts / "q4.png", history, (loss, correct), len(y_test))
     credit(linear_credit(accuracy, ZERO_AT, FULL_AT))
-    note(f"test accuracy after 3 epochs: {accuracy:.2%} (average loss {loss:.3f})")
+    note(f"test accuracy after 3 epochs: {accuracy:.2%} (average loss {loss:.3f})"
+         + (f"; {left_out}" if left_out else ""))
     assert accuracy >= FULL_AT, (
         f"after 3 epochs your network gets {accuracy:.2%} of the test set right (average loss {loss:.3f}); "
         f"full credit from {FULL_AT:.0%}, partial from {ZERO_AT:.0%}.\nHint: per-sample SGD with learning rate "

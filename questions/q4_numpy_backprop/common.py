@@ -15,6 +15,11 @@ STEM = __name__.split(".")[1]  # the folder's name: the module students write
 SIZES = (784, 32, 32, 10)
 NAMES = ("W1", "W2", "W3", "b1", "b2", "b3")
 ACTIVATIONS = ("sigmoid", "sigmoid", "softmax")
+# backward may cost at most this many forward passes of the same image (the cost_ratio task kind measures it). Measured
+# on the 784-32-32-10 network: the reference 2.4-3.5; backpropagation with the outer products as Python loops 215-236;
+# complex-step differences vectorised over W1 (all its nudges in one batched pass) 4,500-10,000; central differences
+# one entry at a time 7,000-115,000.
+MAX_BACKWARD_COST = 1000
 
 
 def probabilities(weights, biases, x: np.ndarray, divisor: float = 1.0) -> np.ndarray:
@@ -22,6 +27,16 @@ def probabilities(weights, biases, x: np.ndarray, divisor: float = 1.0) -> np.nd
     forward pass, shared by the checks' evaluation of returned weights and the reference values."""
     __tracebackhide__ = True
     return dense_outputs(list(zip(weights, biases, ACTIVATIONS)), x, divisor=divisor)
+
+
+def check_backward_cost(ratio: float) -> None:
+    """Fail when ``backward`` cost more than MAX_BACKWARD_COST forward passes: it is not backpropagation."""
+    __tracebackhide__ = True
+    if not ratio <= MAX_BACKWARD_COST:
+        raise StudentFailure(
+            f"backward took as long as {ratio:,.0f} forward passes of the same image (at most {MAX_BACKWARD_COST} "
+            f"allowed): this looks like finite or complex-step differences of the forward pass, not "
+            f"backpropagation, which costs a few forward passes (each layer's delta from the next one's)")
 
 
 def read_params(value, what: str, sizes=SIZES) -> tuple[list, list]:

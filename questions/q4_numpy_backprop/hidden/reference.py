@@ -77,3 +77,16 @@ def central_gradient(name: str, weights, biases, x, y) -> np.ndarray:
     numeric = np.zeros_like(target)
     numeric[rows] = numerical_gradient(loss_rows, sub)
     return numeric
+
+
+def sgd_replay(weights, biases, x, y, epochs: int, learning_rate: float) -> list[tuple[list, list]]:
+    """Per-sample SGD in dataset order from copies of ``weights``, ``biases``: the parameters after each epoch."""
+    weights, biases = [w.copy() for w in weights], [b.copy() for b in biases]
+    after = []
+    for _ in range(epochs):
+        for xi, yi in zip(x, y):
+            gw, gb = backward(weights, biases, xi, int(yi))
+            for p, g in zip(weights + biases, gw + gb):
+                p -= learning_rate * g
+        after.append(([w.copy() for w in weights], [b.copy() for b in biases]))
+    return after
