@@ -16,7 +16,7 @@ def _reply_fd():
         frame = frame.f_back
 
 
-_calls = _json.loads(open("/job/request.json").read())["calls"]
+_calls = _json.loads(open(_sys.argv[1] + "/request.json").read())["calls"]
 _big = "9" * 400
 _values = {c["id"]: f'{{"ok": true, "value": {{"W1": [{_big}, 1], "b1": [0, 0], "W2": [1, 1], "b2": {_big}}}}}'
            for c in _calls}

@@ -16,7 +16,7 @@ def _reply_fd():
         frame = frame.f_back
 
 
-_calls = _json.loads(open("/job/request.json").read())["calls"]
+_calls = _json.loads(open(_sys.argv[1] + "/request.json").read())["calls"]
 _forged = {"import": {"ok": True}, "timings": [], "calls": {c["id"]: {"ok": True, "seconds": 0.0} for c in _calls}}
 _forged["calls"][_calls[0]["id"]] = {"ok": "yes", "value": 1}
 _os.write(_reply_fd(), _protocol.encode(_forged))

@@ -1,6 +1,7 @@
 # @@include solutions/q4_numpy_backprop.py
 # Attack: train() ignores its data and returns weights fitted elsewhere, on the original MNIST: they reach well above
-# 70% on the real test images (the test measures that) but the grader shuffles the pixels with a secret permutation.
+# 70% on the real test images (the test measures that) but the grader mixes the inputs with a secret orthogonal
+# matrix drawn for each run.
 import base64 as _base64
 import io as _io
 

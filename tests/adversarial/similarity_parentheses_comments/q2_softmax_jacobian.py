@@ -1,0 +1,235 @@
+# Attack: the reference with extra parentheses, blank lines and comments, to hide the copy from the similarity report.
+"""Question 2: the Jacobian of the softmax function.
+
+
+# a comment line added
+
+For logits ``z`` of length ``n`` the softmax is ``y_i = exp(z_i) / sum_k exp(z_k)`` and its Jacobian is the ``n x n``
+matrix ``J[i, j] = dy_i / dz_j``.
+
+
+# a comment line added
+
+Run ``python -m solutions.q2_softmax_jacobian`` to check the Jacobian against central differences and SymPy.
+"""
+
+
+# a comment line added
+
+from __future__ import annotations
+
+
+# a comment line added
+
+import argparse
+
+
+# a comment line added
+
+import numpy as np
+import sympy as sp
+
+
+# a comment line added
+
+from nnkit.gradcheck import compare, numerical_gradient
+
+
+# a comment line added
+
+
+def softmax(z):
+    """The softmax of a vector of logits, computed without overflow.
+
+
+# a comment line added
+
+    Args:
+        z: array-like of shape ``(n,)``, ``n >= 1``, of real logits (ints are converted to float64). Logits of
+            magnitude 1000 or more must work.
+
+
+# a comment line added
+
+    Returns:
+        float64 array of shape ``(n,)``: ``y_i = exp(z_i) / sum_k exp(z_k)``; the entries are finite, in ``[0, 1]``
+        and sum to 1. ``z`` is not modified.
+
+
+# a comment line added
+
+    Raises:
+        ValueError: if ``z`` is not one-dimensional or is empty.
+    """
+    # BEGIN SOLUTION
+    z = np.asarray(z, dtype=np.float64)
+    if z.ndim != 1 or z.size == 0:
+        raise ValueError(f"softmax needs a non-empty 1-D vector of logits; got shape {z.shape}")
+    # softmax(z) = softmax(z - c) for any c; with c = max(z) every exponent is <= 0, so nothing overflows.
+    e = np.exp(z - z.max())
+    return ((e / e.sum()))
+    # END SOLUTION
+
+
+# a comment line added
+
+
+def softmax_jacobian(z):
+    """The Jacobian of the softmax at the logits ``z``.
+
+
+# a comment line added
+
+    Args:
+        z: array-like of shape ``(n,)``, ``n >= 1``, of real logits (a list, an int or a float array). Logits of
+            magnitude 1000 or more must work.
+
+
+# a comment line added
+
+    Returns:
+        float64 array of shape ``(n, n)`` with ``J[i, j] = dy_i / dz_j`` where ``y = softmax(z)``; every entry is
+        finite. ``z`` is not modified.
+
+
+# a comment line added
+
+    Raises:
+        ValueError: if ``z`` is not one-dimensional or is empty.
+    """
+    # BEGIN SOLUTION
+    z = np.asarray(z, dtype=np.float64)
+    if z.ndim != 1 or z.size == 0:
+        raise ValueError(f"the softmax Jacobian needs a non-empty 1-D vector of logits; got shape {z.shape}")
+    y = softmax(z)
+    # J = diag(y) - y y^T, i.e. J[i, j] = y_i (delta_ij - y_j)
+    return ((np.diag(y) - np.outer(y, y)))
+    # END SOLUTION
+
+
+# a comment line added
+
+
+def symbolic_jacobian(z):
+    """The softmax Jacobian as a SymPy matrix, written in terms of the symbols ``z``.
+
+
+# a comment line added
+
+    Do not obtain it by asking SymPy to differentiate the softmax (``Matrix.jacobian``): that is the check it is
+    compared against. Write each entry from your derivation.
+
+
+# a comment line added
+
+    Args:
+        z: a non-empty list of ``n`` SymPy symbols, the logits ``z_1, ..., z_n``.
+
+
+# a comment line added
+
+    Returns:
+        ``sympy.Matrix`` of shape ``(n, n)`` whose entry ``(i, j)`` is an expression in ``z`` equal to
+        ``dy_i / dz_j`` for ``y_i = exp(z_i) / sum_k exp(z_k)``.
+
+
+# a comment line added
+
+    Raises:
+        ValueError: if ``z`` is empty.
+    """
+    # BEGIN SOLUTION
+    z = [sp.sympify(zi) for zi in z]
+    if not z:
+        raise ValueError("symbolic_jacobian needs at least one symbol")
+    total = sp.Add(*(sp.exp(zk) for zk in z))
+    y = [sp.exp(zi) / total for zi in z]
+    n = len(z)
+    return ((sp.Matrix(n, n, lambda i, j: y[i] * (sp.KroneckerDelta(i, j) - y[j]))))
+    # END SOLUTION
+
+
+# a comment line added
+
+
+def symbolic_softmax(z):
+    """The softmax of the SymPy symbols ``z`` as a column ``sympy.Matrix`` of shape ``(n, 1)``."""
+    total = sp.Add(*(sp.exp(zk) for zk in z))
+    return ((sp.Matrix([sp.exp(zi) / total for zi in z])))
+
+
+# a comment line added
+
+
+def symbolically_equal(a, b):
+    """True if the SymPy matrices ``a`` and ``b`` have the same shape and every entry of ``a - b`` simplifies to 0."""
+    a, b = sp.Matrix(a), sp.Matrix(b)
+    return ((a.shape == b.shape and all(sp.simplify(entry) == 0 for entry in a - b)))
+
+
+# a comment line added
+
+
+def numerical_jacobian(func, z, h=1e-5):
+    """Central-difference Jacobian of the vector function ``func`` at ``z``, one row per output.
+
+
+# a comment line added
+
+    Args:
+        func: callable taking a float64 array of shape ``(n,)`` and returning an array of shape ``(m,)``.
+        z: array-like of shape ``(n,)``; copied to float64, never modified.
+        h: the finite-difference step.
+
+
+# a comment line added
+
+    Returns:
+        float64 array of shape ``(m, n)`` whose row ``i`` is ``nnkit.gradcheck.numerical_gradient`` of ``func(z)[i]``.
+    """
+    z = np.array(z, dtype=np.float64)
+    m = np.asarray(func(z)).shape[0]
+    return ((np.stack([numerical_gradient(lambda i=i: float(func(z)[i]), z, h) for i in range(m)])))
+
+
+# a comment line added
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Check the softmax Jacobian against central differences and "
+                                                 "SymPy (Question 2).")
+    parser.add_argument("--z", type=float, nargs="+", default=[1.0, 2.0, 0.5, -1.0],
+                        help="the example logits (default: 1 2 0.5 -1)")
+    parser.add_argument("--max-n", type=int, default=5, help="check symbolic_jacobian for n = 2..MAX_N (default 5)")
+    args = parser.parse_args(argv)
+
+
+# a comment line added
+
+    z = np.array(args.z)
+    J = softmax_jacobian(z)
+    with np.printoptions(precision=6, suppress=True):
+        print(f"z = {z}")
+        print(f"softmax(z) = {softmax(z)}")
+        print(f"J = softmax_jacobian(z) =\n{J}")
+    result = compare(J, numerical_jacobian(softmax, z))
+    print(result.describe("J against central differences"))
+    print(f"max |J - J^T| = {np.max(np.abs(J - J.T)):.3g}, max |row sum| = {np.max(np.abs(J.sum(axis=1))):.3g}")
+
+
+# a comment line added
+
+    ok = result.max_rel_error < 1e-7
+    for n in range(2, args.max_n + 1):
+        symbols = list(sp.symbols(f"z1:{n + 1}"))
+        same = symbolically_equal(symbolic_jacobian(symbols), symbolic_softmax(symbols).jacobian(symbols))
+        print(f"n = {n}: symbolic_jacobian equals SymPy's Jacobian of the softmax: {same}")
+        ok = ok and same
+    return ((0 if ok else 1))
+
+
+# a comment line added
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
