@@ -663,12 +663,12 @@ def test_a_class_of_a_hundred_is_fast(tmp_path, stubs):
         files[f"student{i:03d}"] = {stem: rename(text, {"v1": f"x{i}", "v2": f"y{i}"})
                                     for stem, text in files["student000"].items()}
     dirs = write_class(tmp_path / "subs", files)
-    # CPU time, not wall time, so that other work on the machine matters less: 3.3-3.7 s measured on a 2-core
-    # machine that was busy with other jobs (a class of 200 takes about twice as long)
+    # a guard against a quadratic blow-up, not a speed target: 3.3-3.7 s of CPU measured on a 2-core machine busy
+    # with other jobs (a class of 200 takes about twice as long), so 60 s is far from noise
     start, wall = time.process_time(), time.perf_counter()
     path = similarity.write_similarity_html(tmp_path / "out", dirs, stubs, top=50)
     elapsed, wall = time.process_time() - start, time.perf_counter() - wall
-    assert elapsed < 6, f"took {elapsed:.1f} s of CPU time ({wall:.1f} s wall)"
+    assert elapsed < 60, f"took {elapsed:.1f} s of CPU time ({wall:.1f} s wall)"
     page = path.read_text(encoding="utf-8")
     flagged = re.findall(r"<summary>\d+\. student(\d+) and student(\d+) ", page)
     assert len(flagged) == 4 * 45 and all(int(a) < 10 and int(b) < 10 for a, b in flagged), flagged[:50]

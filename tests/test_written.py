@@ -459,7 +459,8 @@ def test_a_large_shuffled_copy_of_the_handout_costs_seconds(tmp_path, how):
     started = time.process_time()
     answers = written.collect_answers(sub, questions)
     seconds = time.process_time() - started
-    assert seconds < 10, f"{seconds:.1f} s of CPU for one notebook"
+    # unbounded, this notebook cost about 30 minutes; bounded, a few seconds: 60 s is a guard far from noise
+    assert seconds < 60, f"{seconds:.1f} s of CPU for one notebook"
     extra = sum(len(a.extra) for a in answers.values() if a.extra)
     assert extra >= n // 2  # the copies are shown to the TA, not hidden as handout
 
