@@ -188,6 +188,7 @@ def _unreadable(root: str) -> str | None:
 
 
 _uid_lock = threading.Lock()
+_last_uid = [63]
 _uids_in_use: set[int] = set()
 
 
@@ -195,10 +196,14 @@ def _claim_uid() -> int:
     """A host uid that no other live sandbox uses, so that RLIMIT_NPROC counts this sandbox alone."""
     base = _SANDBOX_UID_BASE + (os.getpid() << 6)  # pids are below 2**22, so uids stay below 2**31
     with _uid_lock:
-        free = [uid for uid in range(base, base + 64) if uid not in _uids_in_use]
+        # round robin from the last one handed out: a uid is reused as late as possible, so nothing a finished
+        # sandbox left behind (a fork bomb's last children, on their way out) shares a uid with the next one
+        order = [base + (_last_uid[0] + 1 + i) % 64 for i in range(64)]
+        free = [uid for uid in order if uid not in _uids_in_use]
         if not free:
             raise RuntimeError("more than 64 sandboxes at once in one process")
         _uids_in_use.add(free[0])
+        _last_uid[0] = free[0] - base
         return free[0]
 
 
