@@ -3,7 +3,8 @@
 # and carries on; the kit falls back where it can.
 #   sh scripts/system-packages.sh          bubblewrap (the sandbox) and the packaged Fashion-MNIST
 #   sh scripts/system-packages.sh --test   also what the kit's own tests use: Chromium and ChromeDriver (the
-#                                          written-answer pages are rendered in a real headless browser)
+#                                          written-answer pages are rendered in a real headless browser), and
+#                                          slurm-wlm and munge (tests/test_slurm.py runs a one-node Slurm cluster)
 set -u
 need=""
 command -v bwrap >/dev/null 2>&1 || need="$need bubblewrap"
@@ -11,6 +12,9 @@ command -v bwrap >/dev/null 2>&1 || need="$need bubblewrap"
 if [ "${1:-}" = "--test" ]; then
     command -v chromium >/dev/null 2>&1 || need="$need chromium"
     command -v chromedriver >/dev/null 2>&1 || need="$need chromium-driver"
+    [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] && command -v sbatch >/dev/null 2>&1 \
+        || need="$need slurm-wlm"
+    [ -x /usr/sbin/munged ] || need="$need munge"
 fi
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

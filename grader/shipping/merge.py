@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from grader.reporting import report
+from grader.shipping import shards as shard_records
 
 
 def submission_dirs(out: Path) -> list[Path]:
@@ -42,11 +43,26 @@ def merge(shards: list[Path], out: Path) -> list[Path]:
     return subs
 
 
+def refuse_unfinished(shards: list[Path], n: int, run: str | None) -> bool:
+    """Print which shards did not finish and return True if any did not: then nothing is merged."""
+    failed = shard_records.problems(shards, n, run)
+    if failed:
+        print("error: not merging, so that no partial gradebook is written:\n  " + "\n  ".join(failed),
+              file=sys.stderr)
+    return bool(failed)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--expect-shards", type=int, metavar="N",
+                        help="the shards 1..N must all be given, each with a shard record of a clean finish "
+                             "(grader.shipping.shards); otherwise name the failed ones and write nothing")
+    parser.add_argument("--run", help="with --expect-shards: the records must be from this run (not left by an earlier one)")
     parser.add_argument("shards", type=Path, nargs="+")
     args = parser.parse_args(argv)
+    if args.expect_shards is not None and refuse_unfinished(args.shards, args.expect_shards, args.run):
+        return 1
     missing = [s for s in args.shards if not s.is_dir()]
     if missing:
         print(f"error: not a directory: {', '.join(map(str, missing))}", file=sys.stderr)
