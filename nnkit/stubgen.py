@@ -34,15 +34,13 @@ from pathlib import Path
 import nbformat
 
 from grader import registry
+from nnkit.cells import ANSWER_TAG, PLACEHOLDER, RUBRIC_TAG, cell_tags, tagged_id
 
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)#\s*BEGIN SOLUTION\s*$")
 END = re.compile(r"^(?P<indent>[ \t]*)#\s*END SOLUTION\s*$")
 ANY_MARKER = re.compile(r"(BEGIN|END) SOLUTION")
 MD_BEGIN = re.compile(r"^\s*<!--\s*BEGIN SOLUTION\s*-->\s*$")
 MD_END = re.compile(r"^\s*<!--\s*END SOLUTION\s*-->\s*$")
-PLACEHOLDER = "_Write your answer here._"
-ANSWER_TAG = "answer:"
-RUBRIC_TAG = "rubric:"
 ANSWER_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -51,11 +49,95 @@ class MarkerError(ValueError):
 
 
 def header(source_name: str) -> str:
-    return f"# generated from {source_name} by `make assignments`; do not edit\n"
+    """The stub's first line: the student's file, theirs to edit (the generator is named for the instructor)."""
+    return (f"# {Path(source_name).name}: your file to edit; replace each `raise NotImplementedError` "
+            f"(made by `make assignments`)\n")
 
 
 def notebook_header(source_name: str) -> str:
-    return f"<!-- generated from {source_name} by `make assignments`; do not edit -->\n"
+    return (f"<!-- {Path(source_name).name}: your notebook to edit, written answers included "
+            f"(made by `make assignments`) -->\n")
+
+
+def for_students(text: str, src_dir: str, where: str) -> str:
+    """``text`` with ``python -m <src_dir>.<stem>`` turned into ``python <stem>.py`` (what runs beside the stub);
+    MarkerError if ``src_dir`` is still named after that, since students have no such folder."""
+    text = re.sub(rf"python -m {re.escape(src_dir)}\.(\w+)", r"python \1.py", text)
+    if m := re.search(rf"\b{re.escape(src_dir)}\b[./]", text):
+        line = text.count("\n", 0, m.start()) + 1
+        raise MarkerError(f"{where}: line {line} names {src_dir}/, which students do not have: "
+                          f"{text.splitlines()[line - 1].strip()[:80]!r}")
+    return text
+
+
+SETUP_CELL = """\
+# Setup. On Google Colab this installs the homework first (upload student-bundle.zip to the Files panel before
+# running it); anywhere else it does nothing but make edits to your .py files take effect without a kernel restart.
+import sys
+
+if "google.colab" in sys.modules:
+    import os
+    import site
+    import subprocess
+    import sysconfig
+    import zipfile
+
+    if not os.path.isdir("/content/homework"):
+        zipfile.ZipFile("/content/student-bundle.zip").extractall("/content/homework")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", "/content/homework"], check=True)
+    site.addsitedir(sysconfig.get_paths()["purelib"])  # the install above, in this kernel
+    os.chdir("/content/homework/assignments")
+
+get_ipython().run_line_magic("load_ext", "autoreload")  # %load_ext autoreload
+get_ipython().run_line_magic("autoreload", "2")  # %autoreload 2: edits to your modules count at once"""
+SETUP_TAG = "nnkit:setup"
+CHECK_TAG = "nnkit:check"
+
+
+def checked_parts(question: registry.Question) -> set[str]:
+    """The parts (``q1a``) that the question's visible checks name in their markers."""
+    tree = ast.parse(question.visible_checks.read_text(encoding="utf-8"))
+    return {node.value.value for node in ast.walk(tree) if isinstance(node, ast.keyword) and node.arg == "part"
+            and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)}
+
+
+def _check_cells(label: str, title: str) -> list:
+    heading = f"### Check {registry.heading(label)}: {title}"
+    text = (f"{heading}\n\nThe visible checks of {registry.heading(label)}, the same as `make check` runs on your "
+            f"saved `.py` file. The hidden checks run only after you submit.")
+    code = f'from nnkit.check import check\n\ncheck("{label}")'
+    return [nbformat.v4.new_markdown_cell(text, id=f"nnkit-check-{label}-about"),
+            nbformat.v4.new_code_cell(code, id=f"nnkit-check-{label}", metadata={"tags": [CHECK_TAG]})]
+
+
+SUBMIT_CELL = """\
+## Submit
+
+When every question is done, run `submit()` in a new cell (after `from nnkit.submit import submit`), or `make
+submit` in a terminal: it checks that nothing that would cost points is missing and writes `submission.zip` beside
+this folder. README.md says where to hand it in."""
+
+
+def with_kit_cells(cells: list, question: registry.Question) -> list:
+    """``cells`` (the student notebook's) with the setup cell after the first, a check cell at the end of each
+    section (a ``## `` heading) whose written answer is a part with visible checks, and a check of the whole question
+    and the submit instructions at the end."""
+    parts = checked_parts(question) - {question.label} if len(question.parts) > 1 else set()
+    out = [cells[0], nbformat.v4.new_code_cell(SETUP_CELL, id="nnkit-setup", metadata={"tags": [SETUP_TAG]})]
+    section_part = None
+    for cell in cells[1:]:
+        if cell.cell_type == "markdown" and cell.source.startswith("## ") and section_part:
+            out += _check_cells(section_part, question.parts[section_part])
+            section_part = None
+        out.append(cell)
+        answer = tagged_id(cell, ANSWER_TAG)
+        if answer in parts:
+            section_part = answer
+    if section_part:
+        out += _check_cells(section_part, question.parts[section_part])
+    out += _check_cells(question.label, question.title)
+    out.append(nbformat.v4.new_markdown_cell(SUBMIT_CELL, id="nnkit-submit"))
+    return out
 
 
 def _check_python(stub: str, source_name: str, ipython: bool) -> None:
@@ -138,19 +220,10 @@ def strip_markdown_solutions(text: str, source_name: str = "<source>") -> tuple[
     return "".join(out).rstrip("\n"), regions
 
 
-def cell_tags(cell) -> list[str]:
-    tags = cell.get("metadata", {}).get("tags", [])
-    return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
-
-
-def tagged_id(cell, prefix: str) -> str | None:
-    """The ``<id>`` of the cell's ``<prefix><id>`` tag (``answer:`` or ``rubric:``), or None."""
-    ids = [t[len(prefix):] for t in cell_tags(cell) if t.startswith(prefix)]
-    return ids[0] if ids else None
-
-
-def student_notebook(nb: nbformat.NotebookNode, source_name: str) -> nbformat.NotebookNode:
-    """The student version of the reference notebook ``nb`` (see the module docstring); ``nb`` is not modified."""
+def student_notebook(nb: nbformat.NotebookNode, source_name: str,
+                     question: registry.Question | None = None) -> nbformat.NotebookNode:
+    """The student version of the reference notebook ``nb`` (see the module docstring); ``nb`` is not modified.
+    With ``question``, the kit's cells are added (:func:`with_kit_cells`)."""
     answers: dict[str, int] = {}
     rubrics: dict[str, int] = {}
     cells = []
@@ -208,6 +281,11 @@ def student_notebook(nb: nbformat.NotebookNode, source_name: str) -> nbformat.No
     if not cells or cells[0].cell_type != "markdown":
         raise MarkerError(f"{source_name}: the first cell must be Markdown (it carries the generated-file header)")
     cells[0].source = notebook_header(source_name) + cells[0].source
+    if question is not None:
+        cells = with_kit_cells(cells, question)
+    for number, cell in enumerate(cells, start=1):
+        cell.source = for_students(cell.source, Path(source_name).parent.name or "solutions",
+                                   f"{source_name} cell {number}")
     out = nbformat.v4.new_notebook()
     out.nbformat_minor = max(nb.get("nbformat_minor", 5), 5)
     out.metadata = {k: copy.deepcopy(nb.metadata[k]) for k in ("kernelspec", "language_info") if k in nb.metadata}
@@ -239,7 +317,8 @@ def generate_notebooks(src_dir: Path, dst_dir: Path) -> dict[Path, str]:
                 raise MarkerError(f"{name}: answer id {key!r} is also used in {owner[key]}")
             if key:
                 owner[key] = name
-        notebooks[dst_dir / src.name] = nbformat.writes(student_notebook(nb, name), version=4) + "\n"
+        student = student_notebook(nb, name, registry.by_stem(stem))
+        notebooks[dst_dir / src.name] = nbformat.writes(student, version=4) + "\n"
     return notebooks
 
 
@@ -249,7 +328,8 @@ def generate(src_dir: Path, dst_dir: Path) -> dict[Path, str]:
     for stem in registry.stems():
         src = src_dir / f"{stem}.py"
         name = f"{src_dir.name}/{src.name}"
-        stubs[dst_dir / src.name] = header(name) + strip_solutions(src.read_text(encoding="utf-8"), name)
+        stub = strip_solutions(src.read_text(encoding="utf-8"), name)
+        stubs[dst_dir / src.name] = header(name) + for_students(stub, src_dir.name, name)
     return stubs
 
 

@@ -60,7 +60,7 @@ def repo(tmp_path_factory) -> Path:
 def test_assignments_generates_the_stub_and_the_notebook(repo):
     stub = (repo / "assignments" / f"{STEM}.py").read_text()
     assert "raise NotImplementedError" in stub and "2.0 * np.asarray" not in stub
-    assert stub.startswith("# generated from solutions/q5_toy.py")
+    assert stub.startswith("# q5_toy.py: your file to edit;")
     assert (repo / "assignments" / f"{STEM}.ipynb").is_file()
     assert "make check Q=q5" in (repo / "platforms" / "github-classroom" / "classroom.yml").read_text()
     for path in (repo / "assignments").iterdir():  # every other generated file is as committed

@@ -48,7 +48,8 @@ def test_committed_stubs_are_up_to_date():
 def test_stub_has_header_and_no_solution(stem):
     stub = (ROOT / "assignments" / f"{stem}.py").read_text(encoding="utf-8")
     solution = (ROOT / "solutions" / f"{stem}.py").read_text(encoding="utf-8")
-    assert stub.splitlines()[0] == f"# generated from solutions/{stem}.py by `make assignments`; do not edit"
+    assert stub.splitlines()[0].startswith(f"# {stem}.py: your file to edit;")
+    assert "solutions" not in stub, "students have no solutions/ folder"
     assert "SOLUTION" not in stub
     # every line inside a solution region is gone from the stub (blank and trivial lines aside)
     inside, region = False, []

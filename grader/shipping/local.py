@@ -4,8 +4,10 @@
 
 ``DIR`` (default ``assignments``) holds the question files, modules or notebooks. It is read exactly as a submission
 is (:func:`grader.intake.submission.prepare`), and the code runs in the grader's own sandboxed workers, through the
-same pytest plugin and checks; where bubblewrap cannot run, without the sandbox and with a warning. The checks that
-train a network take minutes and are skipped unless ``--full``.
+same pytest plugin and checks; where no sandbox can run (a laptop without bubblewrap), the student's own code runs
+without one, which it says once. The checks that train a network take minutes and are skipped unless ``--full``;
+what the student's code prints (Keras's per-epoch log, the epochs of a numpy training loop) is shown as it comes.
+:func:`check` is the same run for ``nnkit.check.check()`` in a notebook.
 
 The report gives, per question: how many checks passed, their points, each failing check's title with the start of its
 message, and how many hidden checks were not run. Hidden checks are graded only after submission, so passing every
@@ -30,6 +32,8 @@ import tempfile
 import textwrap
 import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import registry
@@ -73,11 +77,38 @@ def hidden_counts() -> dict[str, int] | None:
     return None
 
 
-def run_checks(root: Path, info: Path, record: Path, stems: list[str], full: bool) -> subprocess.CompletedProcess:
-    """The visible checks of ``stems`` on the prepared submission ``root``, as grader.shipping.grade runs them."""
+def run_checks(root: Path, info: Path, record: Path, stems: list[str], full: bool,
+               echo: Callable[[str], object] | None = None) -> subprocess.CompletedProcess:
+    """The visible checks of ``stems`` on the prepared submission ``root``, as grader.shipping.grade runs them.
+    ``echo`` gets what the student's code prints, line by line as it arrives (Keras's per-epoch log, the epochs of a
+    numpy training loop), prefixed with the seconds since the start."""
     cmd = checks_command([registry.by_stem(s) for s in stems], root, record, info=info, hidden=False, training=full)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=registry.REPO)
+    if echo is None:
+        return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=registry.REPO)
+    progress = record.with_name("progress.txt")
+    progress.touch()
+    start, seen, pending = time.monotonic(), 0, b""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env={**env, sandbox.PROGRESS_ENV: str(progress)},
+                                cwd=registry.REPO)
+        while True:
+            done = proc.poll() is not None
+            with progress.open("rb") as f:
+                f.seek(seen)
+                data = f.read()
+            seen += len(data)
+            *lines, pending = (pending + data).replace(b"\r", b"\n").split(b"\n")
+            for line in lines:
+                if line.strip():
+                    echo(f"    [{time.monotonic() - start:4.0f} s] {line.decode(errors='replace').rstrip()}")
+            if done:
+                break
+            time.sleep(0.3)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(cmd, proc.returncode, out.read().decode(errors="replace"),
+                                           err.read().decode(errors="replace"))
 
 
 def _points(x: float) -> str:
@@ -112,7 +143,7 @@ def _message(output: str, indent: str) -> list[str]:
     return shown
 
 
-def _title(check: dict) -> str:
+def check_title(check: dict) -> str:
     """``Q1a: <title> [<case>]``: the part the check belongs to first, as results.json names it."""
     case = re.search(r"\[(.*)\]$", check["nodeid"])
     part = check.get("part") or registry.by_stem(check["stem"]).label
@@ -144,11 +175,11 @@ def report(checks: list[dict], prepared: submission.Prepared, stems: list[str], 
         for check in ran:
             if check["status"] == "passed":
                 if check["output"]:  # what the check measured, e.g. the accuracy reached
-                    lines += textwrap.wrap(f"{_title(check)}: {check['output']}", WIDTH, initial_indent="    ok      ",
+                    lines += textwrap.wrap(f"{check_title(check)}: {check['output']}", WIDTH, initial_indent="    ok      ",
                                            subsequent_indent=" " * 14)
                 continue
             partial = f" ({_points(check['score'])} of {_points(check['points'])} points)" if check["score"] else ""
-            lines.append(f"    FAILED  {_title(check)}{partial}")
+            lines.append(f"    FAILED  {check_title(check)}{partial}")
             message = _message(check["output"], " " * 12)
             lines += message if message != previous else [" " * 12 + "(the same message as above)"]
             previous = message
@@ -175,6 +206,51 @@ def report(checks: list[dict], prepared: submission.Prepared, stems: list[str], 
     return lines
 
 
+@dataclass
+class Outcome:
+    """What one local check found: the report's lines, the checks' records and the exit status."""
+    lines: list[str]
+    checks: list[dict] = field(default_factory=list)
+    status: int = 0
+
+
+def check(folder: Path, stems: list[str], full: bool, parts: set[str] | None = None,
+          echo: Callable[[str], object] | None = None) -> Outcome:
+    """The visible checks of ``stems`` on the question files in ``folder`` (a directory or a .zip), read as the
+    grader reads a submission; ``parts``: report only the checks of those parts (``{"q1a"}``)."""
+    with tempfile.TemporaryDirectory(prefix="nnkit-check-") as tmp:
+        work = Path(tmp)
+        try:
+            prepared = submission.prepare(folder, "local", work / "prepared")
+        except submission.SubmissionError as exc:
+            return Outcome([f"error: {exc}"], status=USAGE)
+        info = work / "info.json"
+        info.write_text(json.dumps({stem: {"error": prepared.errors.get(stem, "")} for stem in registry.stems()}))
+        record = work / "record.json"
+        proc = run_checks(prepared.root, info, record, stems, full, echo)
+        if proc.returncode not in (0, 1) or not record.is_file():
+            return Outcome([f"error: the checks could not run (pytest exited with {proc.returncode}):",
+                            (proc.stdout + proc.stderr)[-3000:]], status=BROKEN)
+        checks = json.loads(record.read_text())["checks"]
+    if parts:
+        checks = [c for c in checks if (c.get("part") or registry.by_stem(c["stem"]).label) in parts]
+    failed = any(c["status"] == "failed" for c in checks)
+    return Outcome(report(checks, prepared, stems, hidden_counts(), full), checks, FAILED if failed else 0)
+
+
+_told_unsandboxed = False
+
+
+def sandbox_note() -> str:
+    """Once per process, where no sandbox can run here: that the student's own code runs without one ("" else)."""
+    global _told_unsandboxed
+    if _told_unsandboxed or sandbox.sandbox_mode() != "none":
+        return ""
+    _told_unsandboxed = True
+    return ("note: on this machine your code runs without the grader's sandbox (bubblewrap is not installed, which "
+            "is fine for your own code); the checks are the same as the grader's.")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nnkit check", description="Run the visible checks on your work as the "
                                      "grader will: make check [DIR=assignments] [Q=q2] [FULL=1].")
@@ -189,31 +265,18 @@ def main(argv: list[str] | None = None) -> int:
         return USAGE
     stems = [opts.question] if opts.question else list(registry.stems())
     start = time.monotonic()
-    if sandbox.sandbox_mode() == "none":
-        print("note: your own code runs without a sandbox on this machine (neither bubblewrap nor Landlock is "
-              "available); the checks are the same as the grader's.", file=sys.stderr)
-    training = "training checks included, this takes several minutes" if opts.full else \
-        "training checks skipped; make check FULL=1 runs them"
+    if note := sandbox_note():
+        print(note, file=sys.stderr)
+    training = "training checks included, this takes several minutes; their progress shows as it happens" \
+        if opts.full else "training checks skipped; make check FULL=1 runs them"
     print(f"Checking {opts.dir} with the visible checks ({training}).", flush=True)
-    with tempfile.TemporaryDirectory(prefix="nnkit-check-") as tmp:
-        work = Path(tmp)
-        try:
-            prepared = submission.prepare(opts.dir, "local", work / "prepared")
-        except submission.SubmissionError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return USAGE
-        info = work / "info.json"
-        info.write_text(json.dumps({stem: {"error": prepared.errors.get(stem, "")} for stem in registry.stems()}))
-        record = work / "record.json"
-        proc = run_checks(prepared.root, info, record, stems, opts.full)
-        if proc.returncode not in (0, 1) or not record.is_file():
-            print(f"error: the checks could not run (pytest exited with {proc.returncode}):\n"
-                  f"{(proc.stdout + proc.stderr)[-3000:]}", file=sys.stderr)
-            return BROKEN
-        checks = json.loads(record.read_text())["checks"]
-    print("\n".join(report(checks, prepared, stems, hidden_counts(), opts.full)))
+    outcome = check(opts.dir, stems, opts.full, echo=lambda line: print(line, flush=True))
+    if outcome.status in (USAGE, BROKEN):
+        print("\n".join(outcome.lines), file=sys.stderr)
+        return outcome.status
+    print("\n".join(outcome.lines))
     print(f"({time.monotonic() - start:.0f} s)")
-    return FAILED if any(c["status"] == "failed" for c in checks) else 0
+    return outcome.status
 
 
 if __name__ == "__main__":
