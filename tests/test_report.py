@@ -281,7 +281,7 @@ def test_gradebook_sums_per_question_sorted_with_a_flagged_corrupt_row(tmp_path)
     header = (tmp_path / "gradebook.csv").read_text(encoding="utf-8").splitlines()[0]
     assert header == ",".join(report.gradebook_header())
     assert header.startswith("student_id,q1_expressivity,q2_softmax_jacobian,q3_fashion_mnist,q4_numpy_backprop,"
-                             "total,max")
+                             "late_penalty,total,max")
     rows = read_gradebook(tmp_path)
     assert [r["student_id"] for r in rows] == ["alice", "bob", "carol", "dave"]
     alice = rows[0]
@@ -290,7 +290,7 @@ def test_gradebook_sums_per_question_sorted_with_a_flagged_corrupt_row(tmp_path)
     assert alice["note"] == "q3_fashion_mnist: timed out after 60 s (killed)"
     assert rows[2] == {**alice, "student_id": "carol"}
     for bad, why in ((rows[1], "not valid JSON"), (rows[3], "results.json is missing")):
-        assert [bad[c] for c in report.gradebook_header()[1:-1]] == [""] * 6
+        assert [bad[c] for c in report.gradebook_header()[1:-1]] == [""] * 7
         assert bad["note"].startswith("not graded: ") and why in bad["note"]
 
 

@@ -199,9 +199,11 @@ def test_student_text_is_escaped(out):
     for path in (out / "written").glob("*.html"):
         html = path.read_text()
         page = Page(html)
-        assert "<script" not in html.lower(), path.name
-        assert not [t for t, a in page.tags if t == "script" or any(k.startswith("on") or k == "href" and
-                                                                     a[k].startswith("javascript") for k in a)]
+        # the one script is the kit's grading script, allowed by its hash in the page's CSP
+        without_ours = html.replace(f"<script>{written.GRADING_SCRIPT}</script>", "")
+        assert "<script" not in without_ours.lower(), path.name
+        assert not [t for t, a in page.tags if any(k.startswith("on") or k == "href" and
+                                                   a[k].startswith("javascript") for k in a)]
         assert 'http-equiv="Content-Security-Policy"' in html
     q1a = (out / "written" / "q1a.html").read_text()
     assert "&lt;script&gt;alert('xss')&lt;/script&gt;" in q1a
@@ -292,7 +294,7 @@ def test_manual_scores_are_merged_into_the_gradebook(out, tmp_path):
     assert len(header) == len(set(header))
     assert (rows["alice"]["total"], rows["alice"]["total_with_written"], rows["alice"]["max_with_written"]) == (
         "48", "60.5", "63")
-    assert (rows["bob"]["q1c"], rows["bob"]["total_with_written"]) == ("", "")  # not every question scored
+    assert (rows["bob"]["q1c"], rows["bob"]["total_with_written"]) == ("", "35")  # the points scored so far
     assert rows["dave"]["max_with_written"] == "" and rows["'=eve"]["q1a"] == ""
     q1b = (out / "written" / "q1b.html").read_text()
     assert "2.5 / 3" in q1b and "not scored" in q1b
@@ -334,7 +336,7 @@ def test_pages_render_in_headless_chromium(out, tmp_path):
     source = Page(page.read_text())
     assert dom.maths == source.maths > 0
     assert dom.images == source.images
-    assert "Reference answer" in "".join(dom.text) and "<script" not in proc.stdout
+    assert "Reference answer" in "".join(dom.text) and proc.stdout.count("<script") == 1
 
 
 # --- answers that try to draw outside their card, link out, or cost the grader time ----------------------------

@@ -34,7 +34,7 @@ def results_json(record: dict, execution_time: float, sandboxed: bool | str) -> 
         name = f"{registry.heading(part)}: {check['title']}"
         if m := _PARAM.search(check["nodeid"]):
             name = f"{name} [{m.group(1)}]"
-        tests.append({
+        test = {
             "name": name,
             "number": f"{registry.by_stem(stem).number}.{counters[stem]}",
             "score": round(check["score"], 4),
@@ -43,7 +43,11 @@ def results_json(record: dict, execution_time: float, sandboxed: bool | str) -> 
             "output": check["output"],
             "visibility": "after_published" if check["hidden"] else "visible",
             "tags": [stem, part],
-        })
+        }
+        if check["status"] == "skipped":
+            test["output"] = not_run_reason(check)
+            test["extra_data"] = {"not_run": test["output"]}
+        tests.append(test)
     score = round(math.fsum(t["score"] for t in tests), 4)
     max_score = round(math.fsum(t["max_score"] for t in tests), 4)
     mode = sandboxed if isinstance(sandboxed, str) else "bubblewrap" if sandboxed else "none"
@@ -57,6 +61,14 @@ def results_json(record: dict, execution_time: float, sandboxed: bool | str) -> 
         "stdout_visibility": "hidden",
         "tests": tests,
     }
+
+
+def not_run_reason(check: dict) -> str:
+    """Why a skipped check was not run. Gradescope's format has no "skipped" status, so results.json records such a
+    check as failed with 0 points and this reason in ``extra_data.not_run``; every report shows it as not run."""
+    if check.get("training"):
+        return "not run: the training checks were skipped for this grading run (--skip-training)"
+    return f"not run: {check.get('output') or 'skipped'}"
 
 
 def meta_json(student_id: str, prepared, record: dict, kit_version: str, cache_key: str, plots: dict) -> dict:

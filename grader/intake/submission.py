@@ -30,6 +30,7 @@ import nbformat
 from IPython.core.inputtransformer2 import TransformerManager
 
 from grader import registry
+from grader.intake import names
 
 # Files the command line writes in its output directory, beside one folder per student id.
 RESERVED_IDS = frozenset({"gradebook.csv", "junit.xml", "written", "similarity.html"})
@@ -53,8 +54,20 @@ _PREDEFINED = frozenset(dir(builtins)) | {"__name__", "__file__", "__doc__", "__
                                           "__builtins__"}
 
 
-def _question_files() -> set[str]:
-    return {stem + suffix for stem in registry.stems() for suffix in (".py", ".ipynb")}
+@dataclass(frozen=True)
+class Part:
+    """One student's share of a course-site download (grader.intake.collect): in the zip or folder ``container``,
+    the members under ``prefix`` (a folder per submission), or the top-level members ``names`` (Canvas's flat
+    files), or the one member ``nested`` that is itself the student's zip."""
+
+    container: Path
+    prefix: str = ""
+    names: tuple[str, ...] = ()
+    nested: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.nested or self.prefix.rstrip("/") or (self.names[0] if self.names else self.container.name)
 
 
 class SubmissionError(Exception):
@@ -176,9 +189,12 @@ def prepare(path: Path, student_id: str, work_dir: Path, *, max_file_bytes: int 
     file, whose stored outputs (plots) make it larger than its code; ``max_zip_bytes`` bounds a zip on disk;
     ``max_members`` bounds the entries of a zip or directory tree. ``work_dir / "submission"`` must not exist yet.
     """
-    path, work_dir = Path(path), Path(work_dir)
-    shown = printable(path.name)
+    work_dir = Path(work_dir)
     limits = {".py": max_file_bytes, ".ipynb": max_notebook_bytes}
+    if isinstance(path, Part):
+        return _prepare_part(path, student_id, work_dir, limits, max_file_bytes, max_zip_bytes, max_members)
+    path = Path(path)
+    shown = printable(path.name)
     if path.is_dir():
         entries, general = _scan_directory(path, max_members)
         return _prepare_entries(entries, general, student_id, work_dir, limits, max_file_bytes)
@@ -187,19 +203,83 @@ def prepare(path: Path, student_id: str, work_dir: Path, *, max_file_bytes: int 
     size = path.stat().st_size
     if size > max_zip_bytes:
         raise SubmissionError(f"{shown} is {_size(size)}; the limit for a zip is {_size(max_zip_bytes)}")
+    archive = _open_zip(path, shown)
+    return _prepare_zip(archive, archive.infolist(), shown, student_id, work_dir, limits, max_file_bytes, max_members)
+
+
+def _open_zip(source, shown: str) -> zipfile.ZipFile:
     try:
-        archive = zipfile.ZipFile(path)
+        return zipfile.ZipFile(source)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise SubmissionError(f"{shown} is not a readable zip archive ({reason}); "
                               f"re-create it with a standard zip tool") from None
+
+
+def _prepare_zip(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], shown: str, student_id: str, work_dir: Path,
+                 limits: dict[str, int], max_code_bytes: int, max_members: int) -> Prepared:
     with archive:
-        infos = archive.infolist()
         if len(infos) > max_members:
             raise SubmissionError(f"{shown} holds {len(infos)} entries; the limit is {max_members}. "
                                   f"Submit only the question files")
         entries, general = _scan_zip(archive, infos)
-        return _prepare_entries(entries, general, student_id, work_dir, limits, max_file_bytes)
+        return _prepare_entries(entries, general, student_id, work_dir, limits, max_code_bytes)
+
+
+def _prepare_part(part: Part, student_id: str, work_dir: Path, limits: dict[str, int], max_code_bytes: int,
+                  max_zip_bytes: int, max_members: int) -> Prepared:
+    container = Path(part.container)
+    if part.nested:
+        return _prepare_nested(part, student_id, work_dir, limits, max_code_bytes, max_zip_bytes, max_members)
+    if container.is_dir():
+        if part.prefix:
+            entries, general = _scan_directory(container / part.prefix, max_members)
+        else:
+            entries, general = [_Entry(printable(name), _kind(container / name),
+                                       _file_reader(container / name, _kind(container / name)))
+                                for name in sorted(part.names)], []
+        return _prepare_entries(entries, general, student_id, work_dir, limits, max_code_bytes)
+    archive = _open_zip(container, printable(container.name))
+    wanted, infos = set(part.names), []
+    for info in archive.infolist():
+        if part.prefix and info.filename.startswith(part.prefix) and info.filename != part.prefix:
+            info.filename = info.filename[len(part.prefix):]  # reading checks the header against orig_filename
+            infos.append(info)
+        elif not part.prefix and info.filename in wanted:
+            infos.append(info)
+    return _prepare_zip(archive, infos, printable(part.name), student_id, work_dir, limits, max_code_bytes,
+                        max_members)
+
+
+def _prepare_nested(part: Part, student_id: str, work_dir: Path, limits: dict[str, int], max_code_bytes: int,
+                    max_zip_bytes: int, max_members: int) -> Prepared:
+    """A zip the student uploaded, stored inside the course site's zip (or folder): read whole, within
+    ``max_zip_bytes``, then treated as any other zip submission."""
+    import io
+
+    container, shown = Path(part.container), printable(part.nested)
+    try:
+        if container.is_dir():
+            data = _file_reader(container / part.nested, _kind(container / part.nested))(max_zip_bytes, shown)
+        else:
+            with zipfile.ZipFile(container) as outer:
+                info = outer.getinfo(part.nested)
+                data = _member_reader(outer, info, "file")(max_zip_bytes, shown)
+    except _Unreadable as e:
+        raise SubmissionError(str(e)) from None
+    except (zipfile.BadZipFile, KeyError, OSError) as e:
+        raise SubmissionError(f"{shown} cannot be read from {printable(container.name)} ({e})") from None
+    archive = _open_zip(io.BytesIO(data), shown)
+    return _prepare_zip(archive, archive.infolist(), shown, student_id, work_dir, limits, max_code_bytes, max_members)
+
+
+def _kind(path: Path) -> str:
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return "file"  # the reader reports why it cannot be opened
+    return "link" if stat.S_ISLNK(mode) else "dir" if stat.S_ISDIR(mode) else \
+        "file" if stat.S_ISREG(mode) else "special"
 
 
 class _Unreadable(Exception):
@@ -340,7 +420,7 @@ def _read_capped(f, limit: int) -> bytes | None:
 
 def _prepare_entries(entries: list[_Entry], general: list[str], student_id: str, work_dir: Path,
                      limits: dict[str, int], max_code_bytes: int) -> Prepared:
-    chosen, duplicates, ignored, links, layout_notes = _select(entries)
+    chosen, duplicates, ignored, links, layout_notes, taken, ambiguous = _select(entries)
     general = general + layout_notes
     sources, notes, errors, files = {}, {stem: [] for stem in registry.stems()}, {}, {}
     markdown: dict[str, list[dict]] = {stem: [] for stem in registry.stems()}
@@ -348,6 +428,16 @@ def _prepare_entries(entries: list[_Entry], general: list[str], student_id: str,
         module, notebook = chosen.get(stem + ".py"), chosen.get(stem + ".ipynb")
         for name in sorted(duplicates.get(stem, ())):
             notes[stem].append(f"{name} appears more than once in the zip: graded the last copy")
+        clash = ambiguous.get(stem + ".py") or ambiguous.get(stem + ".ipynb")
+        if clash:
+            kind = stem + (".py" if stem + ".py" in ambiguous else ".ipynb")
+            sources[stem] = "unreadable"
+            errors[stem] = (f"{len(clash)} files could be {kind}: {_listing(clash)}; the grader cannot tell which "
+                            f"one you meant, so it graded none of them. Submit exactly one {kind}")
+            continue
+        for name in (stem + ".py", stem + ".ipynb"):
+            if name in taken:
+                notes[stem].append(f"took {taken[name]} as {name}")
         if module is None and notebook is None:
             sources[stem] = "missing"
             near = [path for path in ignored + links if _looks_like(path, stem)]
@@ -408,8 +498,13 @@ def _prepare_entries(entries: list[_Entry], general: list[str], student_id: str,
 
 
 def _select(entries: list[_Entry]):
-    """Pick the question files: at the top level if any is there, else inside the one folder that holds them."""
-    named = [entry for entry in entries if entry.kind != "dir" and entry.path.rsplit("/", 1)[-1] in _question_files()]
+    """Pick the question files: at the top level if any is there, else inside the one folder that holds them.
+
+    A file counts for a question under its own name or a name a course site gives it (grader.intake.names).
+    ``chosen`` maps ``<stem>.py``/``<stem>.ipynb`` to its entry, ``taken`` each one taken under another name to that
+    name, and ``ambiguous`` each one that two different files could be to their paths.
+    """
+    named = [entry for entry in entries if entry.kind != "dir" and names.canonical(entry.path.rsplit("/", 1)[-1])]
     layout_notes = []
     if any("/" not in entry.path for entry in named):
         base = ""
@@ -419,22 +514,35 @@ def _select(entries: list[_Entry]):
         if len(folders) > 1:
             layout_notes.append(f"question files are in several folders ({', '.join(f + '/' for f in folders)}); "
                                 f"graded none of them: put them at the top level or inside one folder")
-    chosen: dict[str, _Entry] = {}
+    candidates: dict[str, dict[str, _Entry]] = {}
     duplicates: dict[str, set[str]] = {}
     ignored, links = [], []
     for entry in entries:
         if entry.kind == "dir":
             continue
-        if base is not None and entry.path.startswith(base) and entry.path[len(base):] in _question_files():
-            name = entry.path[len(base):]
-            if name in chosen:
+        rest = entry.path[len(base):] if base is not None and entry.path.startswith(base) else None
+        name = names.canonical(rest) if rest is not None and "/" not in rest else None
+        if name:
+            paths = candidates.setdefault(name, {})
+            if entry.path in paths:
                 duplicates.setdefault(name.rsplit(".", 1)[0], set()).add(entry.path)
-            chosen[name] = entry
+            paths[entry.path] = entry
         elif entry.kind in ("link", "special"):
             links.append(entry.path)
         else:
             ignored.append(entry.path)
-    return chosen, duplicates, ignored, links, layout_notes
+    chosen: dict[str, _Entry] = {}
+    taken: dict[str, str] = {}
+    ambiguous: dict[str, list[str]] = {}
+    for name, paths in candidates.items():
+        if len(paths) > 1:
+            ambiguous[name] = sorted(paths)
+            continue
+        (path, entry), = paths.items()
+        chosen[name] = entry
+        if path[len(base):] != name:
+            taken[name] = path
+    return chosen, duplicates, ignored, links, layout_notes, taken, ambiguous
 
 
 def _looks_like(path: str, stem: str) -> bool:

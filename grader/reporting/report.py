@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jsonschema
-from junitparser import Error, Failure, JUnitXml, TestCase, TestSuite
+from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
 from grader import registry
 from grader.files import atomic_write_bytes, atomic_write_text, csv_safe
+from grader.intake import record as intake_record
 from grader.reporting.html import render
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schema" / "results.schema.json"
@@ -55,7 +56,7 @@ class ResultsError(ValueError):
 
 
 def gradebook_header() -> tuple[str, ...]:
-    return ("student_id", *registry.stems(), "total", "max", "note")
+    return ("student_id", *registry.stems(), "late_penalty", "total", "max", "note")
 
 
 def results_validator() -> jsonschema.protocols.Validator:
@@ -165,9 +166,12 @@ class CheckView:
     passed: bool
     withheld: bool
     output: str  # always "" when withheld
+    not_run: bool = False  # skipped (--skip-training): neither passed nor failed
 
     @property
     def state(self) -> str:
+        if self.not_run:
+            return "not-run"
         if self.passed:
             return "passed"
         return "partial" if self.score > 0 else "failed"
@@ -204,6 +208,17 @@ class QuestionView:
     @property
     def n_passed(self) -> int:
         return sum(c.passed for c in self.checks)
+
+    @property
+    def run_checks(self) -> list[CheckView]:
+        return [c for c in self.checks if not c.not_run]
+
+    @property
+    def passed_text(self) -> str:
+        """"3 of 4", or "0 of 0 run (2 not run)" when checks were skipped."""
+        n_run = len(self.run_checks)
+        skipped = len(self.checks) - n_run
+        return f"{self.n_passed} of {n_run}" + (f" run ({skipped} not run)" if skipped else "")
 
     @property
     def source_text(self) -> str:
@@ -244,11 +259,39 @@ class FeedbackView:
     kit_version: str = ""
     digest: str = ""
     problem: str = ""  # why results.json could not be used; the report is then only this
+    written: list = field(default_factory=list)  # grader.reporting.written.WrittenMark per written question
+    late_penalty: float = 0.0  # points the late policy takes from the autograded score
 
     @property
     def all_passed(self) -> bool:
-        checks = [c for q in self.questions for c in q.checks]
+        checks = [c for q in self.questions for c in q.checks if not c.not_run]
         return bool(checks) and all(c.passed for c in checks)
+
+    @property
+    def not_run_points(self) -> float:
+        return math.fsum(c.max_score for q in self.questions for c in q.checks if c.not_run)
+
+    @property
+    def written_score(self) -> float:
+        return math.fsum(m.score for m in self.written if m.score is not None)
+
+    @property
+    def written_max(self) -> float:
+        return math.fsum(m.max_points for m in self.written)
+
+    @property
+    def course_score(self) -> float:
+        """The course total: autograded points less the late penalty, plus the written points (answers not yet
+        scored count 0), as the gradebook's total_with_written."""
+        return self.score - self.late_penalty + self.written_score
+
+    @property
+    def course_max(self) -> float:
+        return self.max_score + self.written_max
+
+    @property
+    def n_unscored(self) -> int:
+        return sum(m.score is None for m in self.written)
 
     @property
     def has_withheld(self) -> bool:
@@ -326,6 +369,7 @@ def build_view(sub_dir: Path) -> FeedbackView:
             passed=test["status"] == "passed",
             withheld=withheld,
             output="" if withheld else _truncate(clean_text(test.get("output", "")).strip("\n")),
+            not_run=is_not_run(test),
         ))
 
     meta_questions = meta.get("questions")
@@ -351,12 +395,24 @@ def build_view(sub_dir: Path) -> FeedbackView:
     view.score = results["score"]
     view.max_score = results.get("max_score", math.fsum(q.max_score for q in view.questions))
     view.output = clean_text(results.get("output", "")).strip()
+    view.general[:0] = late_feedback(sub_dir, view.score, view.max_score)
     return view
+
+
+def late_feedback(sub_dir: Path, score: float, max_score: float) -> list[str]:
+    """The feedback's one line about lateness (grader.intake.record), with the points it costs; or none."""
+    line = intake_record.late_line(sub_dir)
+    if not line:
+        return []
+    penalty = intake_record.penalty(sub_dir, score, max_score)
+    cost = (f": {fmt_points(penalty)} points deducted, {fmt_points(score - penalty)} / {fmt_points(max_score)} "
+            f"after the penalty" if penalty else "")
+    return [clean_text(f"Late: {line}{cost}.")]
 
 
 _MD_SPECIAL = re.compile(r"([\\`*~\[\]<>|&])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 _MD_BLOCK_START = re.compile(r"^([#+-])|^(\d{1,9})([.)])(?=\s|$)")
-MARKS = {"passed": "✔", "partial": "✘", "failed": "✘"}
+MARKS = {"passed": "✔", "partial": "✘", "failed": "✘", "not-run": "–"}
 ALL_PASSED_TEXT = "Every check passed. Well done."
 FAILED_TEXT = "Each failed check below shows what was expected, what came back, and a hint about where to look."
 ERROR_TEXT = "The grader reported this problem with your code for this question:"
@@ -386,6 +442,44 @@ def md_code_span(s: str) -> str:
     return f"{ticks}{pad}{s}{pad}{ticks}"
 
 
+def is_not_run(test: dict) -> bool:
+    """A results.json test that was skipped (see grader.checking.scoring.not_run_reason), not failed."""
+    extra = test.get("extra_data")
+    return isinstance(extra, dict) and bool(extra.get("not_run"))
+
+
+def total_lines(view: FeedbackView) -> list[str]:
+    """The totals in words, the same in every page: the course total when written answers exist, then the
+    autograded and written points, and what was not run."""
+    lines = []
+    late = f" − late penalty {fmt_points(view.late_penalty)}" if view.late_penalty else ""
+    if view.written:
+        lines.append(f"Course total: {fmt_points(view.course_score)} / {fmt_points(view.course_max)} points = "
+                     f"autograded {fmt_points(view.score)} / {fmt_points(view.max_score)}{late} + written "
+                     f"{fmt_points(view.written_score)} / {fmt_points(view.written_max)}"
+                     + (f" ({view.n_unscored} written answer{'s' * (view.n_unscored != 1)} not scored yet)"
+                        if view.n_unscored else ""))
+    else:
+        lines.append(f"Total: {fmt_points(view.score - view.late_penalty)} / {fmt_points(view.max_score)} points"
+                     + (f" = autograded {fmt_points(view.score)}{late}" if late else ""))
+    if view.not_run_points:
+        run = view.max_score - view.not_run_points
+        lines.append(f"Autograded {fmt_points(view.score)} of the {fmt_points(run)} points run; checks worth "
+                     f"{fmt_points(view.not_run_points)} points were not run (not counted as failed).")
+    return lines
+
+
+def _markdown_written(view: FeedbackView) -> list[str]:
+    if not view.written:
+        return []
+    out = ["## Written answers", "", "| Answer | Points | TA comment |", "|:--|--:|:--|"]
+    for m in view.written:
+        points = (f"{fmt_points(m.score)} / {fmt_points(m.max_points)}" if m.score is not None
+                  else f"not scored yet / {fmt_points(m.max_points)}")
+        out.append(f"| {md_inline(m.label)} | {points} | {md_inline(m.comment)} |")
+    return out + [""]
+
+
 def _md_link_target(rel: str) -> str:
     return "<" + rel.replace("\\", "/").replace("<", "%3C").replace(">", "%3E") + ">"
 
@@ -404,7 +498,8 @@ def render_markdown(view: FeedbackView) -> str:
 
 
 def _markdown_body(view: FeedbackView) -> list[str]:
-    out = [f"**Total: {fmt_points(view.score)} / {fmt_points(view.max_score)} points**", ""]
+    first, *rest = total_lines(view)
+    out = [f"**{md_inline(first)}**", ""] + [line for r in rest for line in (md_inline(r), "")]
     if view.output:
         out += [md_inline(view.output), ""]
     out += [ALL_PASSED_TEXT if view.all_passed else FAILED_TEXT, ""]
@@ -413,7 +508,7 @@ def _markdown_body(view: FeedbackView) -> list[str]:
 
     out += ["| Question | Points | Checks passed |", "|:--|--:|--:|"]
     for q in view.questions:
-        passed = f"{q.n_passed} of {len(q.checks)}" + (f" · {q.worker_word}" if q.worker_word else "")
+        passed = q.passed_text + (f" · {q.worker_word}" if q.worker_word else "")
         out.append(f"| {q.label} · {md_inline(q.title)} | {fmt_points(q.score)} / {fmt_points(q.max_score)} "
                    f"| {passed} |")
     out.append("")
@@ -448,6 +543,7 @@ def _markdown_body(view: FeedbackView) -> list[str]:
             else:
                 out += [f"*No plot: {md_code_span(p.path)} was not produced; your code may have stopped before "
                         "drawing it.*", ""]
+    out += _markdown_written(view)
     if view.has_withheld:
         out += [HIDDEN_TEXT, ""]
     return out
@@ -459,17 +555,22 @@ def _pct(score: float, max_score: float) -> str:
 
 def render_html(view: FeedbackView) -> str:
     return render("feedback.html", v=view, pts=fmt_points, pct=_pct, marks=MARKS, problem_text=PROBLEM_TEXT,
+                  totals=total_lines(view),
                   all_passed_text=ALL_PASSED_TEXT, failed_text=FAILED_TEXT, hidden_text=HIDDEN_TEXT,
                   error_text=ERROR_TEXT)
 
 
-def write_feedback(sub_dir: Path) -> None:
-    """Write ``sub_dir/feedback.md`` and ``sub_dir/feedback.html`` from its results.json and meta.json.
+def write_feedback(sub_dir: Path, written: list | None = None) -> None:
+    """Write ``sub_dir/feedback.md`` and ``sub_dir/feedback.html`` from its results.json and meta.json, with the
+    written answers' scores and comments ``written`` (WrittenMark per written question) when given.
 
     A missing or malformed results.json gives a short feedback saying so instead of an exception.
     """
     sub_dir = Path(sub_dir)
     view = build_view(sub_dir)
+    view.written = list(written or [])
+    if not view.problem:
+        view.late_penalty = intake_record.penalty(sub_dir, view.score, view.max_score)
     atomic_write_text(sub_dir / "feedback.md", render_markdown(view))
     atomic_write_text(sub_dir / "feedback.html", render_html(view))
 
@@ -481,7 +582,7 @@ def gradebook_row(sub_dir: Path) -> list[str]:
     try:
         results = load_results(sub_dir)
     except ResultsError as exc:
-        return [csv_safe(student_id), *[""] * (len(registry.stems()) + 2),
+        return [csv_safe(student_id), *[""] * (len(registry.stems()) + 3),
                 csv_safe(f"not graded: {_note_phrase(str(exc))}", NOTE_CHARS)]
     meta, meta_problem = load_meta(sub_dir)
     notes = [_note_phrase(meta_problem)] if meta_problem else []
@@ -491,9 +592,34 @@ def gradebook_row(sub_dir: Path) -> list[str]:
     per_question = {stem: [] for stem in registry.stems()}
     for test in results["tests"]:
         per_question[test["tags"][0]].append(test["score"])
+    notes += not_run_notes(results)
     max_score = results.get("max_score", math.fsum(t["max_score"] for t in results["tests"]))
+    late, notes = intake_cells(sub_dir, results["score"], max_score, notes)
     return [csv_safe(student_id), *(fmt_points(math.fsum(per_question[s])) for s in registry.stems()),
-            fmt_points(results["score"]), fmt_points(max_score), csv_safe("; ".join(notes), NOTE_CHARS)]
+            fmt_points(late), fmt_points(results["score"] - late), fmt_points(max_score),
+            csv_safe("; ".join(notes), NOTE_CHARS)]
+
+
+def intake_cells(sub_dir: Path, score: float, max_score: float, notes: list[str]) -> tuple[float, list[str]]:
+    """The late penalty in points and the note with the intake's lines (lateness, duplicates, roster) first."""
+    penalty = intake_record.penalty(sub_dir, score, max_score)
+    lines = [intake_record.late_note(sub_dir)] + intake_record.notes(sub_dir)
+    return penalty, [_note_phrase(line) for line in lines if line] + notes
+
+
+def not_run_notes(results: dict) -> list[str]:
+    """The gradebook's note for checks not run: ``not run: q3 1 check (6 pts)``, and the points that were run."""
+    skipped: dict[str, list[float]] = {}
+    for test in results["tests"]:
+        if is_not_run(test):
+            skipped.setdefault(test["tags"][0], []).append(test["max_score"])
+    if not skipped:
+        return []
+    max_score = results.get("max_score", math.fsum(t["max_score"] for t in results["tests"]))
+    run = max_score - math.fsum(p for ps in skipped.values() for p in ps)
+    parts = [f"{registry.by_stem(stem).label} {len(ps)} check{'s' * (len(ps) != 1)} ({fmt_points(math.fsum(ps))} "
+             f"pts)" for stem, ps in skipped.items()]
+    return [f"not run: {', '.join(parts)}; total of {fmt_points(run)} run"]
 
 
 def _note_phrase(text: str) -> str:
@@ -537,7 +663,9 @@ def write_junit(out_dir: Path, student_dirs: list[Path]) -> None:
             times[student_id] = float(results.get("execution_time", 0.0))
             for test in results["tests"]:
                 case = TestCase(clean_text(test["name"]), classname=f"{student_id}.{test['tags'][0]}")
-                if test["status"] != "passed":
+                if is_not_run(test):
+                    case.result = [Skipped(message=clean_text(test.get("output", "")) or "not run")]
+                elif test["status"] != "passed":
                     failure = Failure(message=f"scored {fmt_points(test['score'])} of "
                                               f"{fmt_points(test['max_score'])} points", type_="failed")
                     failure.text = clean_text(test.get("output", ""))

@@ -564,6 +564,17 @@ def write_similarity_html(out_dir: Path, submissions: dict[str, Path], stubs_dir
     return path
 
 
+def write_similarity_counted(out_dir: Path, submissions: dict[str, Path], stubs_dir: Path,
+                             top: int = 20) -> tuple[Path, int]:
+    """:func:`write_similarity_html`, also returning how many pairs were flagged over all questions."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "similarity.html"
+    report, docs = _analyse(submissions, stubs_dir)
+    atomic_write_text(path, _render_html(report, docs, top))
+    return path, sum(p["flagged"] for q in report["questions"].values() for p in q["pairs"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write OUT_DIR/similarity.html comparing submissions question by "
                                                  "question (MOSS-style winnowed fingerprints).")

@@ -39,8 +39,10 @@ points). ``total_with_written`` is filled only for a submission with every writt
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
 import difflib
+import hashlib
 import io
 import json
 import math
@@ -61,8 +63,8 @@ from mdit_py_plugins.amsmath import amsmath_plugin
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
 from grader import registry
-from grader.files import atomic_write_text, csv_key
-from grader.reporting.html import render
+from grader.files import atomic_write_text, csv_key, csv_safe
+from grader.reporting.html import CSP, render
 from grader.reporting.report import IMAGE_TYPES, clean_text, fmt_points
 from nnkit.stubgen import ANSWER_TAG, MD_BEGIN, MD_END, PLACEHOLDER, RUBRIC_TAG, tagged_id
 
@@ -254,6 +256,7 @@ class StudentAnswer:
     cells: list[int] = field(default_factory=list)  # 1-based cell numbers in the student's notebook
     extra: list[ExtraCell] = field(default_factory=list)
     score: float | None = None
+    comment: str = ""
 
     @property
     def anchor(self) -> str:
@@ -493,10 +496,35 @@ def render_markdown(text: str, attachments: dict | None = None) -> str:
 
 # --- manual scores ------------------------------------------------------------------------------------------------
 
-def read_manual_scores(path: Path, student_ids=None, questions: dict[str, WrittenQuestion] | None = None
-                       ) -> dict[str, dict[str, float]]:
-    """``{student_id: {question id: points}}`` from a CSV with a ``student_id`` column and any of the written
-    question columns (``q1a,q1b,q1c,q2``). An empty cell is "not scored yet" and is left out.
+COMMENT_SUFFIX = "_comment"
+# where the TAs' merged scores and comments are kept, inside the written pages' folder (a name no submission can have)
+STORE = "manual-scores.csv"
+COMMENT_CHARS = 2000
+
+
+@dataclass
+class ManualSheet:
+    """The TAs' scores ``{student_id: {question id: points}}`` and comments ``{student_id: {question id: text}}``."""
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    comments: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def _delimiter(text: str, path: Path) -> str:
+    """"," or ";" (a spreadsheet set to a language whose decimal mark is a comma saves semicolons), from the header."""
+    first = text.split("\n", 1)[0]
+    if ";" in first and "," not in first:
+        return ";"
+    if "\t" in first and "," not in first:
+        raise ManualScoresError(f"{path}, row 1: the cells are separated by tabs; save the sheet as CSV (comma- or "
+                                f"semicolon-separated)")
+    return ","
+
+
+def read_manual_sheet(path: Path, student_ids=None, questions: dict[str, WrittenQuestion] | None = None
+                      ) -> ManualSheet:
+    """The scores and comments of a CSV with a ``student_id`` column, any of the written question columns
+    (``q1a,q1b,q1c,q2``) and their ``<id>_comment`` columns, separated by commas or semicolons (then a decimal
+    comma, ``1,5``, is read as 1.5). An empty cell is "not scored yet" (or no comment) and is left out.
 
     Raises ManualScoresError, naming the row and column, for: an unknown or repeated column, a row with the wrong
     number of cells, an empty, repeated or (when ``student_ids`` is given) unknown student id, a cell that is not a
@@ -508,22 +536,23 @@ def read_manual_scores(path: Path, student_ids=None, questions: dict[str, Writte
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise ManualScoresError(f"{path}: cannot be read ({exc})") from None
-    rows = list(csv.reader(io.StringIO(text)))
+    delimiter = _delimiter(text, path)
+    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
     if not rows or not any(cell.strip() for cell in rows[0]):
         raise ManualScoresError(f"{path}: empty; the first row must be the header, e.g. student_id,"
                                 f"{','.join(questions)}")
     header = [cell.strip() for cell in rows[0]]
     allowed = ", ".join(questions)
     if "student_id" not in header:
-        raise ManualScoresError(f"{path}, row 1: no student_id column (the header is {','.join(header)})")
+        raise ManualScoresError(f"{path}, row 1: no student_id column (the header is {delimiter.join(header)})")
     for number, name in enumerate(header, 1):
-        if name != "student_id" and name not in questions:
+        if name != "student_id" and name not in questions and name.removesuffix(COMMENT_SUFFIX) not in questions:
             raise ManualScoresError(f"{path}, row 1, column {number}: unknown column {name!r}; the columns are "
-                                    f"student_id and the written questions {allowed}")
+                                    f"student_id, the written questions {allowed} and their <id>{COMMENT_SUFFIX}")
         if header.count(name) > 1:
             raise ManualScoresError(f"{path}, row 1: the column {name!r} appears {header.count(name)} times")
     known = None if student_ids is None else {csv_key(s) for s in student_ids}
-    scores: dict[str, dict[str, float]] = {}
+    sheet = ManualSheet()
     first_row: dict[str, int] = {}
     for number, row in enumerate(rows[1:], 2):
         if not any(cell.strip() for cell in row):
@@ -542,14 +571,19 @@ def read_manual_scores(path: Path, student_ids=None, questions: dict[str, Writte
             raise ManualScoresError(f"{path}, row {number}, column student_id: unknown student {student!r}; the "
                                     f"graded submissions are {listed or 'none'}")
         first_row[student] = number
-        scores[student] = {}
+        sheet.scores[student], sheet.comments[student] = {}, {}
         for key in header:
             if key == "student_id" or not record[key].strip():
                 continue
+            if key.endswith(COMMENT_SUFFIX) and key not in questions:
+                comment = csv_key(clean_text(record[key]))  # one line, without the guard write_sheet adds
+                sheet.comments[student][key.removesuffix(COMMENT_SUFFIX)] = comment[:COMMENT_CHARS]
+                continue
             where = f"{path}, row {number} (student {student!r}), column {key}"
             cell = record[key].strip()
+            decimal = cell.replace(",", ".") if delimiter == ";" and re.fullmatch(r"\d+,\d+", cell) else cell
             try:
-                value = float(cell)
+                value = float(decimal)
             except ValueError:
                 hint = " (write decimals with a point, e.g. 1.5)" if re.fullmatch(r"\d+,\d+", cell) else ""
                 raise ManualScoresError(f"{where}: {cell!r} is not a number{hint}") from None
@@ -558,16 +592,83 @@ def read_manual_scores(path: Path, student_ids=None, questions: dict[str, Writte
                 raise ManualScoresError(f"{where}: {cell!r} is not a score between 0 and {fmt_points(maximum)}")
             if value > maximum:
                 raise ManualScoresError(f"{where}: {cell} is more than the rubric's {fmt_points(maximum)} points")
-            scores[student][key] = value
-    return scores
+            sheet.scores[student][key] = value
+    return sheet
+
+
+def read_manual_scores(path: Path, student_ids=None, questions: dict[str, WrittenQuestion] | None = None
+                       ) -> dict[str, dict[str, float]]:
+    """``{student_id: {question id: points}}``: the scores of :func:`read_manual_sheet`."""
+    return read_manual_sheet(path, student_ids, questions).scores
+
+
+def stored_sheet(out_dir: Path, questions: dict[str, WrittenQuestion] | None = None) -> ManualSheet:
+    """The scores and comments merged into ``out_dir`` so far (empty before the first merge)."""
+    path = Path(out_dir) / WRITTEN_DIR / STORE
+    return read_manual_sheet(path, None, questions) if path.is_file() else ManualSheet()
+
+
+def write_sheet(path: Path, sheet: ManualSheet, questions: dict[str, WrittenQuestion]) -> None:
+    """``sheet`` as a manual-scores CSV (the format :func:`read_manual_sheet` reads), one row per student."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["student_id", *[c for q in questions for c in (q, q + COMMENT_SUFFIX)]])
+    for sid in sorted(set(sheet.scores) | set(sheet.comments)):
+        scores, comments = sheet.scores.get(sid, {}), sheet.comments.get(sid, {})
+        writer.writerow([csv_safe(sid), *[c for q in questions for c in (
+            fmt_points(scores[q]) if q in scores else "", csv_safe(comments.get(q, ""), COMMENT_CHARS))]])
+    atomic_write_text(Path(path), buf.getvalue())
+
+
+def store_manual_scores(out_dir: Path, path: Path, student_ids) -> ManualSheet:
+    """Merge the CSV ``path`` into the scores kept in ``out_dir``: each score or comment it gives replaces the kept
+    one, every other is kept. ``student_ids`` are the graded submissions; the CSV may name no other. Returns the
+    merged sheet."""
+    questions = load_questions()
+    new = read_manual_sheet(path, student_ids, questions)
+    sheet = stored_sheet(out_dir, questions)
+    for sid in set(new.scores) | set(new.comments):
+        sheet.scores.setdefault(sid, {}).update(new.scores.get(sid, {}))
+        sheet.comments.setdefault(sid, {}).update(new.comments.get(sid, {}))
+    (Path(out_dir) / WRITTEN_DIR).mkdir(parents=True, exist_ok=True)
+    write_sheet(Path(out_dir) / WRITTEN_DIR / STORE, sheet, questions)
+    return sheet
+
+
+@dataclass
+class WrittenMark:
+    """One written answer as the student's feedback shows it."""
+    id: str
+    label: str
+    score: float | None  # None: not scored yet
+    max_points: float
+    comment: str
+    status: str  # "answered", "empty" or "missing"
+
+
+def written_marks(out_dir: Path, student_dirs: list[Path]) -> dict[str, list[WrittenMark]]:
+    """``{student_id: [WrittenMark per written question]}`` from the scores kept in ``out_dir``; ``{}`` before any
+    were merged."""
+    questions = load_questions()
+    sheet = stored_sheet(out_dir, questions)
+    if not any(sheet.scores.values()) and not any(sheet.comments.values()):
+        return {}  # nothing merged yet: the feedback shows the autograded points only, as the gradebook does
+    marks = {}
+    for d in map(Path, student_dirs):
+        sid = csv_key(d.name)
+        answers = collect_answers(d, questions)
+        marks[d.name] = [WrittenMark(q.id, q.label, sheet.scores.get(sid, {}).get(q.id), q.max_points,
+                                     sheet.comments.get(sid, {}).get(q.id, ""), answers[q.id].status)
+                         for q in questions.values()]
+    return marks
 
 
 def merge_manual_scores(gradebook_csv: Path, manual: dict[str, dict[str, float]],
-                        questions: dict[str, WrittenQuestion] | None = None) -> None:
+                        questions: dict[str, WrittenQuestion] | None = None, known_only: bool = False) -> None:
     """Append the written columns to ``gradebook_csv`` (replacing them if a previous merge added them):
-    one column per written question, then ``total_with_written`` (``total`` plus the written points, only when every
-    written question is scored) and ``max_with_written``. ``total`` and ``max`` keep the autograded points. Written
-    atomically; an id in ``manual`` that has no gradebook row is a ManualScoresError."""
+    one column per written question, then ``total_with_written`` (``total`` plus the written points scored so far)
+    and ``max_with_written``. ``total`` and ``max`` keep the autograded points. Written atomically; an id in
+    ``manual`` that has no gradebook row is a ManualScoresError, or left out with ``known_only``."""
     gradebook_csv = Path(gradebook_csv)
     questions = load_questions() if questions is None else questions
     rows = list(csv.reader(io.StringIO(gradebook_csv.read_text(encoding="utf-8"))))
@@ -579,7 +680,7 @@ def merge_manual_scores(gradebook_csv: Path, manual: dict[str, dict[str, float]]
     col = {name: i for i, name in enumerate(header)}
     ids = [csv_key(row[col["student_id"]]) if len(row) == len(rows[0]) else "" for row in rows[1:]]
     unknown = sorted(set(manual) - set(ids))
-    if unknown:
+    if unknown and not known_only:
         raise ManualScoresError(f"{gradebook_csv}: manual scores for {', '.join(map(repr, unknown))}, who "
                                 f"{'has' if len(unknown) == 1 else 'have'} no row in the gradebook")
     max_written = math.fsum(q.max_points for q in questions.values())
@@ -597,8 +698,7 @@ def merge_manual_scores(gradebook_csv: Path, manual: dict[str, dict[str, float]]
             except ValueError:
                 return None
         total, maximum = number("total"), number("max")
-        complete = total is not None and all(q in scored for q in questions)
-        total_written = fmt_points(total + math.fsum(scored.values())) if complete else ""
+        total_written = fmt_points(total + math.fsum(scored.values())) if total is not None else ""
         max_with = fmt_points(maximum + max_written) if maximum is not None else ""
         writer.writerow(cells + written + [total_written, max_with])
     atomic_write_text(gradebook_csv, buf.getvalue())
@@ -617,8 +717,10 @@ def write_written_reports(out_dir: Path, student_dirs: list[Path], manual_scores
     """Write ``out_dir/written/<id>.html`` for each written question and ``out_dir/written/index.html``; return
     their paths (index first).
 
-    With ``manual_scores`` (a CSV, see ``read_manual_scores``; its ids must be among ``student_dirs``) the scores
-    are shown beside the answers and merged into ``out_dir/gradebook.csv`` when that exists (call this after
+    The pages show the scores and comments kept in ``out_dir/written/manual-scores.csv`` in fields a TA can edit,
+    and save them as a CSV (see ``grader/reporting/templates/written_grading.js``). With ``manual_scores`` (a CSV,
+    see ``read_manual_sheet``; its ids must be among ``student_dirs``) those are merged into the kept ones first. The
+    kept scores are merged into ``out_dir/gradebook.csv`` when that exists (call this after
     ``report.write_gradebook``). A ManualScoresError leaves every file as it was.
     """
     out_dir = Path(out_dir)
@@ -627,17 +729,20 @@ def write_written_reports(out_dir: Path, student_dirs: list[Path], manual_scores
     if any(p.resolve() == (out_dir / WRITTEN_DIR).resolve() for p in student_dirs):
         raise ValueError(f"a submission is named {WRITTEN_DIR!r}, the folder the written-answer pages go to; "
                          f"rename it")
-    manual = (read_manual_scores(manual_scores, [p.name for p in student_dirs], questions)
-              if manual_scores is not None else None)
+    if manual_scores is not None:
+        sheet = store_manual_scores(out_dir, manual_scores, [p.name for p in student_dirs])
+    else:
+        sheet = stored_sheet(out_dir, questions)
+    has_scores = any(sheet.scores.values())
     gradebook = out_dir / "gradebook.csv"
-    if manual is not None and gradebook.exists():
-        merge_manual_scores(gradebook, manual, questions)
+    if has_scores and gradebook.exists():
+        merge_manual_scores(gradebook, sheet.scores, questions, known_only=True)
     per_student = {p.name: collect_answers(p, questions) for p in student_dirs}
     for sid, answers in per_student.items():
         for key, answer in answers.items():
             answer.student_id = clean_text(sid)
-            if manual is not None:
-                answer.score = manual.get(csv_key(sid), {}).get(key)
+            answer.score = sheet.scores.get(csv_key(sid), {}).get(key)
+            answer.comment = sheet.comments.get(csv_key(sid), {}).get(key, "")
     target = out_dir / WRITTEN_DIR
     target.mkdir(parents=True, exist_ok=True)
     common = {"pts": fmt_points, "status_word": _STATUS_WORD, "md": _md_markup, "questions": list(questions.values())}
@@ -649,19 +754,28 @@ def write_written_reports(out_dir: Path, student_dirs: list[Path], manual_scores
         scores = [a.score for _, a in cells if a.score is not None]
         missing = len(cells) - len(scores)
         return fmt_points(math.fsum(scores)) + (f" ({missing} not scored)" if missing else "") if scores else ""
-    atomic_write_text(index, render("written_index.html", rows=rows, has_scores=manual is not None, total=total,
+    atomic_write_text(index, render("written_index.html", rows=rows, has_scores=has_scores, total=total,
                                     max_total=math.fsum(q.max_points for q in questions.values()), **common))
     written.append(index)
     for q in questions.values():
         answers = [per_student[sid][q.id] for sid in per_student]
         counts = {status: sum(a.status == status for a in answers) for status in _STATUS_WORD}
-        scored = sum(a.score is not None for a in answers) if manual is not None else None
+        scored = sum(a.score is not None for a in answers)
         page = render("written_question.html", q=q, answers=answers, counts=counts, scored=scored, tag=ANSWER_TAG,
-                      **common)
+                      script=GRADING_SCRIPT, csp=written_csp(), comment_suffix=COMMENT_SUFFIX, **common)
         path = target / f"{q.id}.html"
         atomic_write_text(path, page)
         written.append(path)
     return written
+
+
+GRADING_SCRIPT = (Path(__file__).with_name("templates") / "written_grading.js").read_text(encoding="utf-8")
+
+
+def written_csp() -> str:
+    """The pages' Content-Security-Policy: the shared one, plus the grading script allowed by its hash."""
+    digest = base64.b64encode(hashlib.sha256(GRADING_SCRIPT.encode("utf-8")).digest()).decode("ascii")
+    return f"{CSP}; script-src 'sha256-{digest}'"
 
 
 def main(argv: list[str] | None = None) -> int:
