@@ -7,7 +7,7 @@ SUBMISSIONS ?= examples/submissions
 OUT     ?= grades
 J       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: help setup data assignments grade merge test test-fast lint clean bench gradescope check release
+.PHONY: help setup data assignments grade export release-feedback merge test test-fast lint clean bench gradescope check release lock lock-check
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 24
@@ -30,13 +30,28 @@ assignments: $(STAMP) ## regenerate the stubs and notebooks in assignments/ and 
 	$(NNKIT) classroom --write
 
 GRADE_FLAGS := $(if $(SHARD),--shard $(SHARD)) $(if $(FAIL_UNDER),--fail-under $(FAIL_UNDER)) \
-               $(if $(MANUAL_SCORES),--manual-scores $(MANUAL_SCORES))
+               $(if $(MANUAL_SCORES),--manual-scores $(MANUAL_SCORES)) $(if $(REGRADE),--regrade $(REGRADE)) \
+               $(if $(filter 1 yes true,$(SKIP_TRAINING)),--skip-training)
 
-grade: $(STAMP) ## grade SUBMISSIONS into OUT, J at a time [SHARD=i/n] [FAIL_UNDER=x] [MANUAL_SCORES=csv]
+grade: $(STAMP) ## grade SUBMISSIONS into OUT, J at a time [SHARD=i/n] [FAIL_UNDER=x] [MANUAL_SCORES=csv] [REGRADE=q1] [SKIP_TRAINING=1]
 	$(NNKIT) grade --submissions $(SUBMISSIONS) --out $(OUT) -j $(J) $(GRADE_FLAGS)
+
+FORMAT ?= generic
+FEEDBACK ?= dist/feedback
+export: $(STAMP) ## the class's grades for a course site: OUT/canvas.csv, OUT/gradescope.csv [FORMAT=canvas|gradescope|generic]
+	$(NNKIT) export $(OUT) --format $(FORMAT)
+
+release-feedback: $(STAMP) ## one zip per student in FEEDBACK (default dist/feedback): feedback page, plots, written scores
+	$(NNKIT) export $(OUT) --release-feedback $(FEEDBACK)
 
 merge: $(STAMP) ## combine shard outputs: make merge SHARDS="grades-1 grades-2" OUT=grades
 	$(NNKIT) merge --out $(OUT) $(SHARDS)
+
+# not an nnkit subcommand: it only calls sbatch, on a login node (README, "Grading on a cluster")
+.PHONY: grade-slurm
+TASKS ?= 4
+grade-slurm: $(STAMP) ## submit a Slurm array job of TASKS shards and a merge into OUT [SBATCH=opts] [GRADE_ARGS=opts] [SKIP_TRAINING=1]
+	platforms/slurm/submit.sh -n $(TASKS) -s $(SUBMISSIONS) -o $(OUT) $(if $(SBATCH),-a '$(SBATCH)') -- $(if $(filter 1 yes true,$(SKIP_TRAINING)),--skip-training) $(GRADE_ARGS)
 
 test: $(STAMP) ## lint, then the kit's whole test suite, real training included (what CI runs)
 	$(PY) -m ruff check .
@@ -66,3 +81,9 @@ check: $(STAMP) ## the visible checks on a student's work [DIR=assignments] [Q=q
 
 release: $(STAMP) ## dist/student-bundle.zip: stubs, notebooks, loader, visible checks; no solution, no hidden check
 	$(NNKIT) release --out dist/student-bundle.zip
+
+lock: $(STAMP) ## rewrite requirements.lock from pyproject.toml with uv: one lock for every platform, marked per platform
+	$(PY) -m uv pip compile pyproject.toml --universal --python-version 3.11 --no-annotate -o requirements.lock
+
+lock-check: $(STAMP) ## prove requirements.lock resolves from wheels on Linux, macOS and Windows (needs the package index)
+	$(PY) -m pytest -q -p no:cacheprovider -m lock tests/test_lock.py

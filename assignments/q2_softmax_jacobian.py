@@ -1,10 +1,10 @@
-# generated from solutions/q2_softmax_jacobian.py by `make assignments`; do not edit
+# q2_softmax_jacobian.py: your file to edit; replace each `raise NotImplementedError` (made by `make assignments`)
 """Question 2: the Jacobian of the softmax function.
 
 For logits ``z`` of length ``n`` the softmax is ``y_i = exp(z_i) / sum_k exp(z_k)`` and its Jacobian is the ``n x n``
 matrix ``J[i, j] = dy_i / dz_j``.
 
-Run ``python -m solutions.q2_softmax_jacobian`` to check the Jacobian against central differences and SymPy.
+Run ``python q2_softmax_jacobian.py`` to check the Jacobian against central differences and SymPy.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def symbolic_jacobian(z):
     compared against. Write each entry from your derivation.
 
     Args:
-        z: a non-empty list of ``n`` SymPy symbols, the logits ``z_1, ..., z_n``.
+        z: a non-empty list of ``n`` SymPy symbols, the logits ``z_1, ..., z_n``. Build every entry from these
+            symbols: symbols you create yourself are not the inputs (the grader names its symbols ``z0, z1, ...``).
 
     Returns:
         ``sympy.Matrix`` of shape ``(n, n)`` whose entry ``(i, j)`` is an expression in ``z`` equal to

@@ -1,4 +1,4 @@
-# generated from solutions/q3_fashion_mnist.py by `make assignments`; do not edit
+# q3_fashion_mnist.py: your file to edit; replace each `raise NotImplementedError` (made by `make assignments`)
 """Question 3: a multilayer perceptron for Fashion-MNIST in Keras.
 
 Fashion-MNIST has 60,000 training and 10,000 test images of clothing, each 28 x 28 grey-scale pixels with one of ten
@@ -11,7 +11,7 @@ reports a test accuracy that is biased upwards.
 
 Run this file to go through the whole pipeline: load the data, train, evaluate once on the test set, and save the
 training curves and three test predictions as PNG files (the reference runs as
-``python -m solutions.q3_fashion_mnist [--seed 0] [--out figures/out]``).
+``python q3_fashion_mnist.py [--seed 0] [--out figures/out]``).
 
 Keras and the dataset are imported inside the functions, so importing this module is fast and has no side effects.
 """
@@ -59,15 +59,21 @@ def train_model(model: keras.Sequential, x_train: np.ndarray, y_train: np.ndarra
     """Train ``model`` in place on the training set and return its training history.
 
     Choose the batch size and the number of epochs yourself (early stopping is allowed) so that the trained model
-    reaches at least 88% test accuracy and training takes at most about a minute on a two-core CPU.
+    reaches at least 88% test accuracy. train_model gets 10 CPU-minutes on the grading machine (CPU time of all its
+    threads, not wall time): a training still running then is stopped after its current batch, and the model
+    reached is graded.
 
     This function must never see the test set. If you want validation data (for curves or early stopping), hold it
     out from ``x_train``/``y_train``, for example with ``validation_split`` in ``model.fit``. Do not seed random
-    generators here: the caller seeds with ``keras.utils.set_random_seed`` before ``build_model``.
+    generators here: the caller seeds with ``keras.utils.set_random_seed`` before ``build_model``. With
+    ``verbose=2``, ``model.fit`` prints one line per epoch (loss, accuracy, seconds), which ``make check FULL=1``
+    and the notebook show as training goes.
 
     Args:
         model: a compiled model from ``build_model``.
-        x_train: float32 array of shape ``(n, 28, 28)``, pixel values scaled to ``[0, 1]``.
+        x_train: float32 array of shape ``(n, 28, 28)``, pixel values scaled to ``[0, 1]``. The grader also mixes
+            the 784 pixels of every image by a secret rotation (an orthogonal matrix drawn for each grading run, the
+            same for its test images), so there values can be negative; use them as given.
         y_train: integer array of shape ``(n,)``, class indices 0..9.
 
     Returns:

@@ -1,4 +1,4 @@
-# generated from solutions/q4_numpy_backprop.py by `make assignments`; do not edit
+# q4_numpy_backprop.py: your file to edit; replace each `raise NotImplementedError` (made by `make assignments`)
 """Question 4: a 784-32-32-10 network trained from scratch with hand-written backpropagation, in numpy only.
 
 Data. Images are flattened float64 rows of 784 pixels; labels are integer class indices 0-9. ``load_data`` rescales
@@ -17,8 +17,8 @@ from about 10% to well above 70%.
 
 Run it (prints the test loss and accuracy after initialisation and after each of the 3 epochs):
 
-    python -m solutions.q4_numpy_backprop            # pixels rescaled to [0, 1]
-    python -m solutions.q4_numpy_backprop --handout  # raw 0-255 pixels, as in the handout
+    python q4_numpy_backprop.py            # pixels rescaled to [0, 1]
+    python q4_numpy_backprop.py --handout  # raw 0-255 pixels, as in the handout
 
 Each evaluation prints two lines, the average loss with two decimals and the number of correct test images with the
 percentage to two decimals, for example:
@@ -144,9 +144,13 @@ def evaluate(weights, biases, x, y):
 def train(x_train, y_train, epochs=3, learning_rate=LEARNING_RATE, rng=None, on_epoch_end=None):
     """Initialise the network with ``init_params(rng)`` and train it by per-image SGD in dataset order.
 
-    ``x_train``: float64 array of shape (n, 784); ``y_train``: int array of shape (n,). ``rng`` defaults to
+    ``x_train``: float64 array of shape (n, 784) (the grader mixes the pixels of every image by a secret rotation,
+    the same for its test images); ``y_train``: int array of shape (n,). ``rng`` defaults to
     ``np.random.default_rng(80085)``. After each epoch, ``on_epoch_end(epoch, weights, biases)`` is called (if
-    given) with ``epoch`` counting from 1. Returns the trained ``(weights, biases)``.
+    given) with ``epoch`` counting from 1: the grader replays each epoch from those parameters and credits the
+    accuracy only for training it can replay. Returns the trained ``(weights, biases)``. train gets 10 CPU-minutes
+    on the grading machine (CPU time, not wall time): a training still running then is stopped after the epoch
+    that ends past it, and the parameters of the epochs reached are graded.
     """
     raise NotImplementedError
 

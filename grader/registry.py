@@ -6,7 +6,8 @@ A question is a folder ``questions/<stem>/``, where ``<stem>`` is the module stu
     questions/<stem>/
         __init__.py         empty (the folder is a package, so its checks import its helpers by name)
         question.toml       label, title, parts, what the worker preloads, which plots the checks draw, which
-                            packages the worker replaces by placeholders (forbid_imports)
+                            packages the worker replaces by placeholders (forbid_imports), and how much a failing
+                            check explains (hints = "none", "hint" (the default) or "full")
         checks.py           the visible checks (shipped to students)
         common.py           optional: trusted helpers the checks share
         plots.py            optional: the plots the checks draw for the feedback
@@ -39,7 +40,8 @@ HIDDEN = "hidden"
 _LABEL = re.compile(r"q(\d+)")
 _PART = re.compile(r"q\d+[a-z]?")
 _STEM = re.compile(r"[a-z][a-z0-9_]*")
-_KEYS = {"label", "title", "parts", "preload", "plots", "forbid_imports"}
+_KEYS = {"label", "title", "parts", "preload", "plots", "forbid_imports", "hints", "training_cpu_seconds"}
+HINT_LEVELS = ("none", "hint", "full")  # what a failing check says beyond what came back (grader.checking.messages)
 
 
 def heading(label: str) -> str:
@@ -61,6 +63,8 @@ class Question:
     preload: tuple[str, ...] = ()    # modules the worker imports before the student's (their import time is ours)
     plots: tuple[str, ...] = ()      # file names the checks draw under the feedback's plots/
     forbid_imports: tuple[str, ...] = ()  # top-level packages the worker replaces by placeholders whose use raises
+    hints: str = "hint"              # one of HINT_LEVELS: "none" drops hints, "full" adds the "Detail:" lines
+    training_cpu_seconds: float | None = None  # CPU seconds a training call gets (grader.running.budget)
 
     @property
     def number(self) -> int:
@@ -135,8 +139,21 @@ def _load(folder: Path) -> Question:
         if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             raise RegistryError(f"{where}: {key} must be a list of strings")
         lists[key] = tuple(value)
+    hints = meta.get("hints", "hint")
+    if hints not in HINT_LEVELS:
+        raise RegistryError(f"{where}: hints must be one of {', '.join(HINT_LEVELS)}, got {hints!r}")
     return Question(folder.name, label, title.strip(), folder, dict(parts), lists["preload"], lists["plots"],
-                    lists["forbid_imports"])
+                    lists["forbid_imports"], hints, _training_cpu_seconds(meta, where))
+
+
+def _training_cpu_seconds(meta: dict, where: str) -> float | None:
+    """``training_cpu_seconds``: a positive number of CPU seconds, or absent (the question trains nothing)."""
+    value = meta.get("training_cpu_seconds")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e6:
+        raise RegistryError(f"{where}: training_cpu_seconds must be a positive number of CPU seconds, got {value!r}")
+    return float(value)
 
 
 @cache

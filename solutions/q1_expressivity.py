@@ -14,7 +14,7 @@ Run ``python -m solutions.q1_expressivity [--out PATH]`` to plot the approximati
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +71,11 @@ def network_output(net, x):
 
 
 def error_bound(L, B, N):
-    """The accuracy ``approximate_function`` must reach: ``L * B / N``.
+    """The accuracy ``approximate_function`` must reach: ``L * 2B / N``, one box width times ``L``.
+
+    Each box has width ``2B/N`` and a height that is ``f`` at some point of the box, so every ``x`` of the box is
+    within ``2B/N`` of that point and ``|y(x) - f(x)| <= L * 2B/N``. (Heights at the midpoints halve it, ``L * B/N``:
+    better, not required.)
 
     Args:
         L: a Lipschitz constant of ``f`` on ``[-B, B]`` (``|f(x) - f(x')| <= L |x - x'|``), ``>= 0``.
@@ -79,9 +83,9 @@ def error_bound(L, B, N):
         N: number of boxes, a positive int.
 
     Returns:
-        float: ``L * B / N``, the largest allowed ``|y(x) - f(x)|`` on ``[-B, B]``.
+        float: ``L * 2 * B / N``, the largest allowed ``|y(x) - f(x)|`` on ``[-B, B]``.
     """
-    return float(L) * float(B) / int(N)
+    return float(L) * 2.0 * float(B) / int(N)
 
 
 def box_network(h, delta):
@@ -120,8 +124,10 @@ def box_network(h, delta):
 def approximate_function(f, B, N):
     """A one-hidden-layer step network approximating ``f`` on ``[-B, B]`` by ``N`` boxes of width ``2B/N``.
 
-    Split ``[-B, B]`` into ``N`` boxes of equal width ``2B/N``; on each box the network's output is a constant
-    chosen from ``f``, so the output is a staircase that follows ``f``.
+    Split ``[-B, B]`` into exactly ``N`` boxes of equal width ``2B/N``, with edges ``-B + j * 2B/N`` for
+    ``j = 0, ..., N``; on each box the network's output is a constant, ``f`` at a point of that box (its midpoint, or
+    either end), so the output is a staircase that follows ``f``. The output changes value only at box edges (where
+    two neighbouring heights are equal it need not change at all), and the boxes leave no gaps and do not overlap.
 
     Args:
         f: vectorised callable; ``f(x)`` for a float64 array ``x`` of shape ``(m,)`` returns ``m`` finite values.
@@ -131,18 +137,20 @@ def approximate_function(f, B, N):
     Returns:
         dict: a step network (module docstring) with at most ``2 * N`` hidden neurons (``"W1"``, ``"b1"``, ``"W2"``
         float64 arrays of shape ``(k,)`` with ``k <= 2 * N``, ``"b2"`` a float64 0-d array). If ``f`` is
-        ``L``-Lipschitz on ``[-B, B]``, then ``|network_output(net, x) - f(x)| <= error_bound(L, B, N) = L * B / N``
-        for every ``x`` in ``[-B, B]``, both ends included. Outside ``[-B, B]`` the output is not specified.
+        ``L``-Lipschitz on ``[-B, B]``, then ``|network_output(net, x) - f(x)| <= error_bound(L, B, N) = L * 2B/N``
+        for every ``x`` in ``[-B, B]``, both ends included: with ``step(0) = 1`` a neuron that switches off exactly
+        at ``B`` is already off at ``x = B``. Outside ``[-B, B]`` the output is not specified. The grader checks the
+        number and edges of the boxes, each height, the ends ``x = -B`` and ``x = B``, and the bound.
 
     Raises:
         ValueError: if ``B`` or ``N`` is out of range or ``f`` does not return ``m`` finite values.
     """
     # BEGIN SOLUTION
     # Box j is [e_j, e_{j+1}) (the last one [e_{N-1}, B]) and takes the value c_j = f(midpoint): every x in a box is
-    # within B/N of its midpoint, hence the bound L * B / N. Rather than N separate two-neuron boxes (2N neurons),
-    # telescope: neuron j < N switches on at e_j and adds c_j - c_{j-1} (c_{-1} = 0), so the sum is c_j on box j.
-    # Neuron N switches everything off just after B: it is step(B - x), on for x <= B, with weight c_{N-1} and the
-    # output bias -c_{N-1}. Total N + 1 neurons; the output is exactly 0 outside [-B, B].
+    # within B/N of its midpoint, so the error is at most L * B / N, half of error_bound. Rather than N separate
+    # two-neuron boxes (2N neurons), telescope: neuron j < N switches on at e_j and adds c_j - c_{j-1} (c_{-1} = 0),
+    # so the sum is c_j on box j. Neuron N switches everything off just after B: it is step(B - x), on for x <= B,
+    # with weight c_{N-1} and the output bias -c_{N-1}. Total N + 1 neurons; the output is exactly 0 outside [-B, B].
     B = float(B)
     if not (np.isfinite(B) and B > 0):
         raise ValueError(f"B must be a finite number > 0; got {B}")
@@ -185,7 +193,7 @@ def max_error(net, f, B, points=60_001):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Plot step-network approximations of a smooth function "
-                                                 "(Question 1b) and their error against the bound L*B/N.")
+                                                 "(Question 1b) and their error against the bound L*2B/N.")
     parser.add_argument("--out", type=Path, default=DEFAULT_FIGURE,
                         help=f"where to write the PNG (default: {DEFAULT_FIGURE})")
     args = parser.parse_args(argv)
@@ -203,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         ax = axes[f"N{N}"]
         net = approximate_function(demo_function, B, N)
         bound = error_bound(L, B, N)
-        ax.fill_between(x, fx - bound, fx + bound, color="0.85", label=r"$f \pm LB/N$")
+        ax.fill_between(x, fx - bound, fx + bound, color="0.85", label=r"$f \pm L \cdot 2B/N$")
         ax.plot(x, fx, color="black", lw=1.2, label="$f$")
         ax.plot(x, network_output(net, x), color="tab:blue", lw=1.6, label="network")
         ax.set_title(f"N = {N} boxes, {net['W1'].size} hidden neurons\n"
@@ -219,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     errors = [max_error(approximate_function(demo_function, B, int(N)), demo_function, B) for N in Ns]
     ax = axes["err"]
     ax.loglog(Ns, errors, "o-", color="tab:blue", ms=7, label="measured maximum error")
-    ax.loglog(Ns, [error_bound(L, B, int(N)) for N in Ns], "--", color="tab:red", lw=2, label=r"bound $LB/N$")
+    ax.loglog(Ns, [error_bound(L, B, int(N)) for N in Ns], "--", color="tab:red", lw=2, label=r"bound $L \cdot 2B/N$")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("number of boxes $N$")
     ax.set_ylabel("maximum error on $[-B, B]$")

@@ -71,7 +71,8 @@ def symbolic_jacobian(z):
     compared against. Write each entry from your derivation.
 
     Args:
-        z: a non-empty list of ``n`` SymPy symbols, the logits ``z_1, ..., z_n``.
+        z: a non-empty list of ``n`` SymPy symbols, the logits ``z_1, ..., z_n``. Build every entry from these
+            symbols: symbols you create yourself are not the inputs (the grader names its symbols ``z0, z1, ...``).
 
     Returns:
         ``sympy.Matrix`` of shape ``(n, n)`` whose entry ``(i, j)`` is an expression in ``z`` equal to

@@ -74,15 +74,21 @@ def train_model(model: keras.Sequential, x_train: np.ndarray, y_train: np.ndarra
     """Train ``model`` in place on the training set and return its training history.
 
     Choose the batch size and the number of epochs yourself (early stopping is allowed) so that the trained model
-    reaches at least 88% test accuracy and training takes at most about a minute on a two-core CPU.
+    reaches at least 88% test accuracy. train_model gets 10 CPU-minutes on the grading machine (CPU time of all its
+    threads, not wall time): a training still running then is stopped after its current batch, and the model
+    reached is graded.
 
     This function must never see the test set. If you want validation data (for curves or early stopping), hold it
     out from ``x_train``/``y_train``, for example with ``validation_split`` in ``model.fit``. Do not seed random
-    generators here: the caller seeds with ``keras.utils.set_random_seed`` before ``build_model``.
+    generators here: the caller seeds with ``keras.utils.set_random_seed`` before ``build_model``. With
+    ``verbose=2``, ``model.fit`` prints one line per epoch (loss, accuracy, seconds), which ``make check FULL=1``
+    and the notebook show as training goes.
 
     Args:
         model: a compiled model from ``build_model``.
-        x_train: float32 array of shape ``(n, 28, 28)``, pixel values scaled to ``[0, 1]``.
+        x_train: float32 array of shape ``(n, 28, 28)``, pixel values scaled to ``[0, 1]``. The grader also mixes
+            the 784 pixels of every image by a secret rotation (an orthogonal matrix drawn for each grading run, the
+            same for its test images), so there values can be negative; use them as given.
         y_train: integer array of shape ``(n,)``, class indices 0..9.
 
     Returns:
@@ -95,7 +101,7 @@ def train_model(model: keras.Sequential, x_train: np.ndarray, y_train: np.ndarra
     # Large batches make an epoch cheap on a CPU, and per epoch they learn about as well as batches of 128 here.
     # A fixed 40 epochs beats early stopping on validation loss, which bottoms out around epoch 20 while accuracy
     # still improves. The last 10% of the training set is held out for the validation curves.
-    history = model.fit(x_train, y_train, batch_size=512, epochs=40, validation_split=0.1, verbose=0)
+    history = model.fit(x_train, y_train, batch_size=512, epochs=40, validation_split=0.1, verbose=2)
     return history.history
     # END SOLUTION
 

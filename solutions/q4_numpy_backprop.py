@@ -234,9 +234,13 @@ def evaluate(weights, biases, x, y):
 def train(x_train, y_train, epochs=3, learning_rate=LEARNING_RATE, rng=None, on_epoch_end=None):
     """Initialise the network with ``init_params(rng)`` and train it by per-image SGD in dataset order.
 
-    ``x_train``: float64 array of shape (n, 784); ``y_train``: int array of shape (n,). ``rng`` defaults to
+    ``x_train``: float64 array of shape (n, 784) (the grader mixes the pixels of every image by a secret rotation,
+    the same for its test images); ``y_train``: int array of shape (n,). ``rng`` defaults to
     ``np.random.default_rng(80085)``. After each epoch, ``on_epoch_end(epoch, weights, biases)`` is called (if
-    given) with ``epoch`` counting from 1. Returns the trained ``(weights, biases)``.
+    given) with ``epoch`` counting from 1: the grader replays each epoch from those parameters and credits the
+    accuracy only for training it can replay. Returns the trained ``(weights, biases)``. train gets 10 CPU-minutes
+    on the grading machine (CPU time, not wall time): a training still running then is stopped after the epoch
+    that ends past it, and the parameters of the epochs reached are graded.
     """
     # BEGIN SOLUTION
     if rng is None:

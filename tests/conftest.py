@@ -10,6 +10,7 @@ import pytest
 
 from grader import registry
 from grader.checking.command import checks_command
+from grader.checking.messages import machinery
 
 ROOT = Path(__file__).resolve().parents[1]
 # adversarial submissions, graded by test_adversarial.py; never collected (one holds a conftest.py, one a numpy.py)
@@ -41,6 +42,7 @@ def run_checks(submission: Path, stems, tmp: Path, training: bool = False, hidde
         assert name not in out
         out[name] = check
         assert not check["internal_error"], f"{name}: {check['output']}"
+        assert not machinery(check["output"]), f"{name} shows {machinery(check['output'])}: {check['output']}"
     return out
 
 
@@ -71,3 +73,13 @@ def failed(results: dict) -> set[str]:
 def pytest_configure(config):
     # the graded checks' marker, for tests that import a check module and call a check directly
     config.addinivalue_line("markers", "check(points, hidden=False, training=False, part=None): a graded check")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``lock`` ask the package index: they run only when ``-m`` names them (``make lock-check``)."""
+    if "lock" in (config.option.markexpr or ""):
+        return
+    kept = [item for item in items if item.get_closest_marker("lock") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker("lock")])
+        items[:] = kept

@@ -28,6 +28,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from conftest import ROOT
+from test_similarity import TRIVIAL_EDITS
 
 from grader import registry
 
@@ -96,6 +97,12 @@ def _lying_bomb(path: Path, name: str) -> None:
     path.write_bytes(local + encoded + data + central + end)
 
 
+# the corpus's disguised copies of the reference Q2 (graded as correct here, flagged by test_similarity.py)
+SIMILARITY_EDITS = {"similarity_pass_inserted": "pass after each statement",
+                    "similarity_noop_statements": "a no-op after each statement",
+                    "similarity_parentheses_comments": "extra parentheses and blank lines"}
+
+
 def _build(name: str, subs: Path, values: dict[str, str]) -> None:
     """The submissions that are binary (zips, UTF-16) or must never be stored (a zip bomb)."""
     q1, q2 = _reference("q1_expressivity"), _reference("q2_softmax_jacobian")
@@ -106,6 +113,10 @@ def _build(name: str, subs: Path, values: dict[str, str]) -> None:
             "q1_expressivity.py": q1, "q2_softmax_jacobian.py": q2, f"../../ESCAPED-{marker}.py": escape,
             f"/tmp/ESCAPED-{marker}.py": escape, f"..\\..\\ESCAPED-{marker}.py": escape,
             f"C:/ESCAPED-{marker}.py": escape, f"a/../../ESCAPED-{marker}.py": escape, "../q1_expressivity.py": escape})
+    elif name in SIMILARITY_EDITS:  # built from today's reference, so the disguised copy never goes stale
+        (subs / name).mkdir()
+        (subs / name / "q1_expressivity.py").write_text(q1, encoding="utf-8")
+        (subs / name / "q2_softmax_jacobian.py").write_text(TRIVIAL_EDITS[SIMILARITY_EDITS[name]](q2), encoding="utf-8")
     elif name == "zip_symlink":
         link = zipfile.ZipInfo("q1_expressivity.py")
         link.external_attr = (stat.S_IFLNK | 0o777) << 16
@@ -177,6 +188,16 @@ def pasted_q4_weights() -> tuple[str, float]:
     np.savez(buffer, **{name: a.astype(np.float32) for name, a in
                         zip(("W1", "b1", "W2", "b2", "W3", "b3"), (w1, b1, w2, b2, w3, b3))})
     return base64.b64encode(buffer.getvalue()).decode(), correct / len(y_test)
+
+
+def pasted_q4_images(n: int = 1500) -> str:
+    """The first ``n`` public MNIST training images and labels, zlib-compressed and base64-encoded (about 0.4 MB):
+    what an attacker pastes to pair the grader's transformed rows with public images."""
+    from nnkit.data import load_mnist
+
+    (x, y), _ = load_mnist()
+    raw = x[:n].reshape(n, 784).astype(np.uint8).tobytes() + y[:n].astype(np.uint8).tobytes()
+    return base64.b64encode(zlib.compress(raw, 9)).decode()
 
 
 def _kit_digest() -> dict[str, str]:
@@ -276,7 +297,8 @@ def batch(request, tmp_path_factory):
     weights, pasted_accuracy = pasted_q4_weights()
     values = {"OUT": str(tmp / "out"), "SUBMISSIONS": str(tmp / "submissions"), "REPO": str(ROOT),
               "MARKER": marker, "PORT": str(listener.port), "CANARY": CANARY,
-              "CONTROL_TOKEN": "control-token-" + secrets.token_hex(16), "Q4_WEIGHTS": weights}
+              "CONTROL_TOKEN": "control-token-" + secrets.token_hex(16), "Q4_WEIGHTS": weights,
+              "Q4_IMAGES": pasted_q4_images()}
     canary = "canary-" + secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if k != "NNKIT_NO_BWRAP"} | {CANARY: canary} | MODES[mode]
 
@@ -476,3 +498,25 @@ def test_hidden_check_inputs_never_reach_the_student(batch):
             text = (sub / "feedback.md").read_text(encoding="utf-8") + visible
             shown += [f"{what} in {sub.name}" for what in ("hbox_", "happrox_") if what in text]
     assert shown == []
+
+
+def test_image_matching_attack_would_pass_without_the_replay(tmp_path):
+    """The whole-image attack is real: its weights, carried through the mixing it recovers, would earn the accuracy
+    check; only the replay of each epoch stops it."""
+    import importlib.util
+
+    from grader.checking import checklib
+    from nnkit.data import load_mnist
+    from questions.q4_numpy_backprop.checks import FULL_AT, performance
+
+    weights, _ = pasted_q4_weights()
+    source = tmp_path / "attack.py"
+    _fill_file(CORPUS / "q4_image_matching" / "q4_numpy_backprop.py", source,
+               {"Q4_WEIGHTS": weights, "Q4_IMAGES": pasted_q4_images()})
+    spec = importlib.util.spec_from_file_location("image_matching_attack", source)
+    attack = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(attack)
+    (x, y), (x_test, y_test) = load_mnist()
+    trained = attack.train(checklib.mixed(x), y.astype(np.int64), epochs=3)
+    _, correct = performance(*trained, checklib.mixed(x_test), y_test)
+    assert correct / len(y_test) >= FULL_AT

@@ -45,14 +45,14 @@ def test_unusual_valid_boxes_pass(grade_source, body):
 def test_wrong_sign_fails_with_sign_hint(grade_source):
     results = grade_source(STEM, with_box(BOX.replace('np.array([h, -h])', 'np.array([-h, h])')))
     bad = failed(results)
-    assert {"test_box_network_matches_box[h=1 delta=1]", "test_box_network_unusual_boxes[case 1]"} <= bad
-    assert "wrong sign" in results["test_box_network_matches_box[h=1 delta=1]"]["output"]
+    assert {"test_box_network_matches_box[box 1]", "test_box_network_unusual_boxes[case 1]"} <= bad
+    assert "wrong sign" in results["test_box_network_matches_box[box 1]"]["output"]
     assert "test_box_network_has_two_hidden_neurons" not in bad
 
 
 def test_box_that_never_switches_off_is_explained(grade_source):
     results = grade_source(STEM, with_box(BOX.replace('np.array([h, -h])', 'np.array([h, 0.0])')))
-    assert "never switches off" in results["test_box_network_matches_box[h=1 delta=1]"]["output"]
+    assert "never switches off" in results["test_box_network_matches_box[box 1]"]["output"]
 
 
 def test_three_neurons_fail_the_structure_check(grade_source):
@@ -63,10 +63,13 @@ def test_three_neurons_fail_the_structure_check(grade_source):
 
 
 def test_left_endpoint_boxes_with_2n_neurons_pass(grade_source):
-    """The plain construction from Q1a: N separate boxes, heights at left edges, 2N neurons."""
+    """The plain construction from Q1a: N separate boxes, heights at left edges, 2N neurons; the last box closes
+    beyond B, so x = B is inside it (with step(0) = 1 a neuron closing at B would be off there)."""
     body = '''    edges = np.linspace(-B, B, N + 1)
     heights = np.asarray(f(edges[:-1]), dtype=float)
-    return {"W1": np.ones(2 * N), "b1": np.concatenate([-edges[:-1], -edges[1:]]),
+    ends = edges[1:].copy()
+    ends[-1] = 2 * B
+    return {"W1": np.ones(2 * N), "b1": np.concatenate([-edges[:-1], -ends]),
             "W2": np.concatenate([heights, -heights]), "b2": 0.0}'''
     start = REF.index("    B = float(B)\n    if not (np.isfinite(B)")
     end = REF.index("    # END SOLUTION", start)
@@ -78,7 +81,7 @@ def test_boxes_on_the_wrong_interval_fail(grade_source):
     source = mutate(REF, "edges = np.linspace(-B, B, N + 1)", "edges = np.linspace(0.0, B, N + 1)")
     results = grade_source(STEM, source)
     assert "test_approximation_within_bound" in failed(results)
-    assert "above the bound" in results["test_approximation_within_bound"]["output"]
+    assert "the N boxes should tile all of [-B, B]" in results["test_approximation_within_bound"]["output"]
 
 
 def test_too_many_neurons_fail_the_size_limit(grade_source):

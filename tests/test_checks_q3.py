@@ -27,6 +27,7 @@ def test_missing_dropout_is_named(grade_source):
     results = grade_source(STEM, source)
     out = results["test_model_architecture"]["output"]
     assert "layer 4 should be Dropout(0.2), but your model has Dense(64, activation='relu')" in out
+    assert "Hint: missing Dropout (specification's layer 4)" in out
     assert "test_model_parameter_count" not in failed(results)
 
 

@@ -66,7 +66,8 @@ def test_update_that_is_not_in_place_fails_sgd_check(grade_source):
     source = mutate(REF, "    w3 -= step\n", "    w3 = w3 - step\n")
     results = grade_source(STEM, source)
     assert "test_sgd_step" in failed(results)
-    assert "W3 after one step" in results["test_sgd_step"]["output"]
+    out = results["test_sgd_step"]["output"]
+    assert "W3 unchanged" in out and "W3 did not change: update every array in place" in out
 
 
 def test_loop_based_answers_pass(grade_source):
@@ -93,12 +94,13 @@ def test_training_check_passes_for_reference_and_fails_without_updates(grade_sou
     results = grade_source(STEM, REF, training=True)
     check = results["test_training_reaches_70_percent"]
     assert check["status"] == "passed" and "test accuracy after 3 epochs" in check["output"]
+    assert "all 3 epochs replayed and confirmed" in check["output"]
     lazy = mutate(REF, "            train_one_sample(weights, biases, x_train[i], y_train[i], learning_rate)\n",
                   "            pass\n")
     results = grade_source(STEM, lazy, training=True)
     check = results["test_training_reaches_70_percent"]
     assert check["status"] == "failed" and check["score"] == 0
-    assert "applies every update" in check["output"]
+    assert "against one epoch of per-sample SGD replayed from init_params(rng)" in check["output"]
 
 
 BACKWARD_START = "def backward(weights, biases, x, y):\n"
@@ -287,7 +289,7 @@ def test_shuffled_sgd_fails_the_replay(grade_source):
 
 def _secret_in_a_new_process() -> str:
     code = ("from grader.checking import checklib\n"
-            "print(checklib.pixel_permutation()[:20].tolist(), checklib.input_mixing()[0, :3].tolist())")
+            "print(checklib.input_mixing()[0, :3].tolist(), checklib.secret_rng('x').integers(1 << 62))")
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
 
 
@@ -329,7 +331,31 @@ def test_pixel_statistics_undo_a_permutation_but_not_the_mixing():
         probs = probabilities([w1[order], w2, w3], [b1, b2, np.zeros(10)], test_rows)
         return float(np.mean(np.argmax(probs, axis=1) == y_test))
 
-    perm = checklib.pixel_permutation()
+    perm = np.random.default_rng().permutation(784)  # what the grader used for Q3 before the mixing
     assert attacked_accuracy(x[:, perm], x_test[:, perm]) >= 0.75
     # 25-36% over six mixings: below ZERO_AT (60%), so no credit
     assert attacked_accuracy(checklib.mixed(x, 1.0), checklib.mixed(x_test, 1.0)) < 0.5
+
+
+INIT_LINE = "    weights = [rng.normal(0, 1 / np.sqrt(max(n_in, n_out)), (n_in, n_out)) for n_in, n_out in pairs]\n"
+
+
+@pytest.mark.parametrize("line, words", [
+    ("    weights = [np.random.normal(0, 1 / np.sqrt(max(n_in, n_out)), (n_in, n_out)) for n_in, n_out in pairs]\n",
+     "does not take its randomness from the rng it is given"),
+    ("    own = np.random.default_rng(0)\n"
+     "    weights = [own.normal(0, 1 / np.sqrt(max(n_in, n_out)), (n_in, n_out)) for n_in, n_out in pairs]\n",
+     "ignores the rng it is given"),
+])
+def test_init_that_ignores_its_rng_is_named(grade_source, line, words):
+    results = grade_source(STEM, mutate(REF, INIT_LINE, line), hidden=False)
+    assert "test_init_shapes" in failed(results) and "test_init_statistics" not in failed(results)
+    assert words in results["test_init_shapes"]["output"]
+
+
+def test_init_drawn_another_valid_way_from_its_rng_passes(grade_source):
+    """Unusual but valid: standard normals scaled by hand, drawn transposed, from the rng given."""
+    line = ("    weights = [(rng.standard_normal((n_out, n_in)) / np.sqrt(max(n_in, n_out))).T\n"
+            "               for n_in, n_out in pairs]\n")
+    results = grade_source(STEM, mutate(REF, INIT_LINE, line), hidden=False, training=False)
+    assert not {"test_init_shapes", "test_init_statistics"} & failed(results)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -22,8 +23,11 @@ STUDENTS = ("alice", "bob", "carol", "dave", "peggy", "sybil")
 
 
 def grade(*args: str) -> subprocess.CompletedProcess:
+    # the published visible inputs: the shards and the single run must agree byte for byte, and fresh inputs (drawn
+    # for each grading run) would change the numbers failing checks quote
     proc = subprocess.run([sys.executable, "-m", "grader.shipping.grade", "-j", "2", "--skip-training", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=1200)
+                          cwd=ROOT, capture_output=True, text=True, timeout=1200,
+                          env={**os.environ, "NNKIT_PUBLISHED_INPUTS": "1"})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 

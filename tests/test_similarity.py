@@ -726,21 +726,11 @@ TRIVIAL_EDITS = {
 @pytest.mark.parametrize("edit", sorted(TRIVIAL_EDITS))
 def test_trivial_edits_of_the_reference_are_still_flagged(stubs, tmp_path, stem, edit):
     """The reference against itself with no-op statements, docstrings, comments, blank lines or parentheses added:
-    still a near-perfect match (pass after each statement alone scored 0.08 before no-ops were dropped)."""
+    still a near-perfect match (pass after each statement alone scored 0.08 before no-ops were dropped). The
+    adversarial corpus grades three of these copies of the Q2 reference as correct (test_adversarial.SIMILARITY_EDITS)."""
     reference = (ROOT / "solutions" / f"{stem}.py").read_text(encoding="utf-8")
     dirs = write_class(tmp_path, {"original": {stem: reference}, "edited": {stem: TRIVIAL_EDITS[edit](reference)}})
     p = pair(similarity.similarity_report(dirs, stubs), stem, "original", "edited")
-    assert p["flagged"] and p["score"] >= 0.9, p
-
-
-@pytest.mark.parametrize("name", ["similarity_pass_inserted", "similarity_noop_statements",
-                                  "similarity_parentheses_comments"])
-def test_corpus_copies_with_trivial_edits_are_flagged(stubs, tmp_path, name):
-    """The adversarial corpus's disguised copies of the reference Q2 (graded there as correct) are flagged here."""
-    edited = (ROOT / "tests" / "adversarial" / name / f"{Q2}.py").read_text(encoding="utf-8")
-    reference = (ROOT / "solutions" / f"{Q2}.py").read_text(encoding="utf-8")
-    dirs = write_class(tmp_path, {"original": {Q2: reference}, "copy": {Q2: edited}})
-    p = pair(similarity.similarity_report(dirs, stubs), Q2, "original", "copy")
     assert p["flagged"] and p["score"] >= 0.9, p
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from grader import registry
+from grader.checking import messages
 from grader.files import atomic_write_text
 from grader.running import sandbox
 from grader.running.runner import Call, StudentFailure, WorkerRun, run_calls
@@ -153,9 +154,16 @@ class Workers:
             return WorkerRun(stem, group, ok=False, reason=refusal)
         run = run_calls(self.root, stem, group, calls, limits, preload=question.preload,
                         require_sandbox=self.config.getoption("--require-sandbox"),
-                        forbid=(question.forbid_imports, question.heading))
+                        forbid=(question.forbid_imports, question.heading), cpu_budget=_training_budget(question, group))
         self.budget.charge(stem, group, run, limits)
         return run
+
+
+def _training_budget(question, group: str) -> float | None:
+    """The CPU seconds each call of a training worker gets (grader.running.budget); None for other workers."""
+    from grader.running import budget
+
+    return budget.cpu_budget(question) if group == "train" else None
 
 
 class WallBudget:
@@ -267,7 +275,8 @@ def credit(request):
 
 @pytest.fixture
 def note(request):
-    """Call ``note(text)`` to tell the student something even when the check passes (e.g. the accuracy reached)."""
+    """Call ``note(text)`` to tell the student what the check measured (e.g. the accuracy reached, a plot left out):
+    the whole output of a passing check, the first line of a failing one's."""
     def add(text: str) -> None:
         request.node.stash[NOTE] = str(text)
     return add
@@ -315,10 +324,15 @@ def _record(item, call, report):
         exc = call.excinfo.value if call.excinfo else None
         if isinstance(exc, AssertionError):
             output = str(exc) or "the check failed"
+            if item.stash.get(NOTE, ""):  # what the check measured (a reached accuracy, a plot left out) comes first
+                output = item.stash[NOTE] + "\n" + output
         else:
             internal = True
             output = "internal grader error (not your fault; tell the course staff):\n" + internal_error_text(
                 exc, hidden=bool(marker.kwargs.get("hidden", False)))
+    if status == "failed" and not internal:
+        output = messages.at_level(output, messages.hint_level(item.stash[QUESTION]))
+    output = messages.fit(output)
     records.append({
         "nodeid": recorded_nodeid(item),
         "stem": item.stash[QUESTION].stem,

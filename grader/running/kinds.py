@@ -15,9 +15,36 @@ import time (SymPy and Keras are imported by the kinds that use them, when they 
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 MAX_ITEMS = 1_000_000
+# a message the worker sends while a call runs: PARTIAL_MAGIC, an 8-byte little-endian length, a protocol message
+PARTIAL_MAGIC = b"NNKITP\n"
+SEND = None  # set by the worker: sends one such message (a plain-data dict) to the trusted side
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and the children it has reaped."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+class _BudgetReached(BaseException):
+    """Raised from the epoch callback at the budget; a BaseException, so ``except Exception`` in student code does
+    not swallow it."""
+
+
+def stopped_problem(value: dict) -> str:
+    """What is wrong with a training reply's ``stopped`` entry ("" when absent or well-formed)."""
+    stopped = value.get("stopped")
+    if stopped is None:
+        return ""
+    if not (isinstance(stopped, dict) and type(stopped.get("epochs")) is int and stopped["epochs"] >= 0
+            and (stopped.get("of") is None or type(stopped["of"]) is int)):
+        return "not a budget stop"
+    return ""
 
 
 class ReturnTypeError(TypeError):
@@ -256,7 +283,10 @@ class KerasBuild(Kind):
 
 class KerasTrain(Kind):
     """``fn()`` builds a model, then the module's ``train_function`` trains it on ``args``; the reply is the trained
-    model's description and the returned history (a dict of lists of numbers)."""
+    model's description and the returned history (a dict of lists of numbers). With ``cpu_budget`` (seconds), every
+    ``model.fit`` the training calls gains a callback that stops it once the call has used that much CPU time; the
+    reply then carries ``"stopped": {"epochs": epochs run, "of": epochs asked for, "budget": seconds}`` and the
+    weights reached."""
     name = "keras_train"
 
     def run(self, module, fn, args, kwargs, spec):
@@ -267,6 +297,8 @@ class KerasTrain(Kind):
         train = getattr(module, spec["train_function"], None)
         if train is None or not callable(train):
             raise AttributeError(f"your module has no function {spec['train_function']}()")
+        budget = spec.get("cpu_budget")
+        stop = _keras_budget_stop(keras, model, float(budget)) if budget is not None else None
         history = train(model, *args, **kwargs)
         hist = {}
         if isinstance(history, dict):
@@ -275,36 +307,115 @@ class KerasTrain(Kind):
                     hist[str(k)] = [float(x) for x in v]
                 except (TypeError, ValueError):
                     pass
-        return {"value": {"spec": keras_spec(model), "history": hist}}
+        value = {"spec": keras_spec(model), "history": hist}
+        if stop is not None and stop["stopped"]:
+            value["stopped"] = {"epochs": stop["epochs"], "of": stop["of"], "budget": float(budget)}
+        return {"value": value}
 
     def problem(self, out, spec):
         value = out.get("value")
         if not isinstance(value, dict) or not isinstance(value.get("history"), dict) or not all(
                 isinstance(v, list) and all(isinstance(x, (int, float)) for x in v) for v in value["history"].values()):
             return "no training history"
-        return spec_problem(value.get("spec"))
+        return spec_problem(value.get("spec")) or stopped_problem(value)
+
+
+def _keras_budget_stop(keras, model, budget: float) -> dict:
+    """Wrap ``model.fit`` so that each fit gets a callback stopping it once ``budget`` CPU seconds have been used
+    from now; returns the state it keeps: {"stopped", "epochs" (ended, the one cut short included), "of"}."""
+    state = {"stopped": False, "epochs": 0, "of": 0}
+    start = cpu_seconds()
+
+    class BudgetStop(keras.callbacks.Callback):
+        def _check(self):
+            if cpu_seconds() - start > budget:
+                state["stopped"] = True
+                self.model.stop_training = True
+
+        def on_train_begin(self, logs=None):
+            self._check()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self._check()
+
+        def on_epoch_end(self, epoch, logs=None):
+            state["epochs"] += 1
+
+    fit = model.fit
+
+    def fit_within_budget(*args, **kwargs):
+        args = list(args)
+        if len(args) > 5:  # fit(x, y, batch_size, epochs, verbose, callbacks, ...)
+            args[5] = [*(args[5] or []), BudgetStop()]
+        else:
+            kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), BudgetStop()]
+        epochs = args[3] if len(args) > 3 else kwargs.get("epochs", 1)
+        if isinstance(epochs, int) and not isinstance(epochs, bool):
+            state["of"] += max(0, epochs - int(kwargs.get("initial_epoch", 0)))
+        return fit(*args, **kwargs)
+    model.fit = fit_within_budget
+    return state
 
 
 class TrainEpochs(Kind):
-    """``fn(*args, <callback>=record, **kwargs)``, where the student's training calls ``record(...)`` after each epoch
-    (``callback`` names the keyword, default ``on_epoch_end``). The reply is ``{"result": what fn returned,
-    "epochs": [the arguments of each record call]}``, so the grader can evaluate every epoch itself."""
+    """``fn(*args, <callback>=record, **kwargs)``, where the student's training calls ``record(epoch, *state)`` after
+    each epoch (``callback`` names the keyword, default ``on_epoch_end``). The reply is ``{"result": what fn
+    returned, "epochs": [the arguments of each record call]}``, so the grader can evaluate every epoch itself.
+
+    With ``cpu_budget`` (seconds), each record call is also sent to the trusted side as it happens (:data:`SEND`),
+    and the first one after the call has used that much CPU time stops the training: the reply's ``result`` is then
+    the last record call's ``state`` and ``"stopped": {"epochs": k, "of": the epochs asked for, "budget": seconds}``
+    is added. :meth:`from_partials` makes the same reply from the sent records when the worker was killed."""
     name = "train_epochs"
 
     def run(self, module, fn, args, kwargs, spec):
+        import time
+
         snapshots = []
+        start = time.monotonic()
+        budget = spec.get("cpu_budget")
+        planned = kwargs.get(spec.get("epochs_keyword", "epochs"))
+        planned = planned if type(planned) is int else None
+        cpu_start = cpu_seconds()
 
         def record(*values):
             snapshots.append(plain(list(values)))
-        result = fn(*args, **{spec.get("callback", "on_epoch_end"): record}, **kwargs)
+            print(f"epoch {len(snapshots)} done, {time.monotonic() - start:.0f} s", flush=True)  # nnkit check shows it
+            if budget is not None:
+                if SEND is not None:
+                    SEND({"call": spec["id"], "epoch": snapshots[-1], "of": planned})
+                if cpu_seconds() - cpu_start > float(budget):
+                    raise _BudgetReached
+        try:
+            result = fn(*args, **{spec.get("callback", "on_epoch_end"): record}, **kwargs)
+        except _BudgetReached:
+            return {"value": self._stopped(snapshots, planned, budget)}
         return {"value": {"result": plain(result), "epochs": snapshots}}
+
+    @staticmethod
+    def _stopped(snapshots: list, planned, budget, killed: str = "") -> dict:
+        stopped = {"epochs": len(snapshots), "of": planned, "budget": float(budget)}
+        if killed:
+            stopped["killed"] = killed
+        return {"result": snapshots[-1][1:] if snapshots else None, "epochs": snapshots, "stopped": stopped}
+
+    def from_partials(self, messages: list, spec: dict, killed: str) -> dict | None:
+        """The reply for one call rebuilt from the records the worker sent before it died, or None if it sent
+        none; ``killed`` says why it died."""
+        mine = [m for m in messages if isinstance(m, dict) and m.get("call") == spec["id"]
+                and isinstance(m.get("epoch"), list)]
+        if not mine or spec.get("cpu_budget") is None:
+            return None
+        planned = mine[-1].get("of") if type(mine[-1].get("of")) is int else None
+        value = self._stopped([m["epoch"] for m in mine], planned, spec["cpu_budget"], killed or "killed")
+        return {"ok": True, "value": value}
 
     def problem(self, out, spec):
         value = out.get("value")
         if not (isinstance(value, dict) and "result" in value and isinstance(value.get("epochs"), list)
                 and all(isinstance(e, list) for e in value["epochs"])):
             return "not a training result"
-        return ""
+        return stopped_problem(value)
 
 
 class CostRatio(Kind):

@@ -7,7 +7,9 @@ when a call failed, the import failed or the worker died.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import struct
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.running import kinds, protocol, sandbox
+from grader.running import budget, kinds, protocol, sandbox, slots
 
 RUNNING = Path(__file__).resolve().parent
 # Student text is capped once, here, where it enters the trusted side: every string of a reply (error messages,
@@ -70,19 +72,21 @@ class Call:
                 **self.extra}
 
     def describe(self) -> str:
+        """How a message names this call: arguments described (shape, dtype, range), never dumped."""
+        from grader.checking.messages import describe_value
+
         def short(a):
-            if isinstance(a, (np.ndarray, Scaled)):
-                arr = a.array if isinstance(a, Scaled) else a
-                return f"<array {arr.shape}>"
+            if isinstance(a, Scaled):
+                return f"<{a.dtype} array {a.array.shape}, values 0 to 1>"
             if isinstance(a, Interp):
                 return "f"
             if isinstance(a, Rng):
                 return f"np.random.default_rng({a.seed})"
-            if isinstance(a, (list, tuple)) and len(a) > 4:
-                return f"<list of {len(a)}>"
-            return repr(a)
+            return describe_value(a)
         args = ["<training data>"] if callable(self.args) else [short(a) for a in self.args]
         parts = args + [f"{k}={short(v)}" for k, v in self.kwargs.items()]
+        if self.extra.get("train_function"):  # keras_train: the model comes from this call's function
+            return f"{self.extra['train_function']}({self.function}(), {', '.join(parts)})"
         return f"{self.function}({', '.join(parts)})"
 
 
@@ -102,6 +106,8 @@ class WorkerRun:
     hidden: bool = False          # ran the hidden checks' calls: never quoted to the student
     wall: float = 0.0
     timings: dict = field(default_factory=dict)
+    cpu: float = 0.0              # CPU seconds of the worker's process tree (the sandbox's last sample)
+    slot: tuple[int, ...] = ()    # the cores of the training slot it ran in, () outside slots
 
 
 class _JobWriter:
@@ -139,12 +145,27 @@ class _JobWriter:
 
 def run_calls(submission_root: Path, stem: str, group: str, calls: list[Call], limits: sandbox.Limits,
               preload: tuple[str, ...] = (), require_sandbox: bool = False,
-              forbid: tuple[tuple[str, ...], str] = ((), "")) -> WorkerRun:
+              forbid: tuple[tuple[str, ...], str] = ((), ""), cpu_budget: float | None = None) -> WorkerRun:
     """Run ``calls`` against ``submission_root/<stem>.py`` in one sandboxed worker and decode the reply.
 
     ``forbid``: (top-level packages, the question's heading): the worker makes them placeholders and the sandbox
-    hides their files (:func:`forbidden_paths`)."""
+    hides their files (:func:`forbidden_paths`). ``cpu_budget``: a training worker, whose calls get that many CPU
+    seconds each (:mod:`grader.running.budget`); it runs in a training slot (:mod:`grader.running.slots`)."""
+    if cpu_budget is None:
+        return _run_calls(submission_root, stem, group, calls, limits, preload, require_sandbox, forbid, None, None)
+    with slots.training_slot() as share:
+        return _run_calls(submission_root, stem, group, calls, budget.limits_for(limits, cpu_budget), preload,
+                          require_sandbox, forbid, cpu_budget, share)
+
+
+def _run_calls(submission_root, stem, group, calls, limits, preload, require_sandbox, forbid, cpu_budget,
+               share) -> WorkerRun:
     student = submission_root / f"{stem}.py"
+    env = worker_env()
+    if share is not None:
+        env |= slots.thread_env(share.threads)
+        limits = dataclasses.replace(limits, cpus=share.cpus)
+    budgeted = {} if cpu_budget is None else {"cpu_budget": float(cpu_budget)}
     with tempfile.TemporaryDirectory(prefix="nnkit-job-") as tmp:
         job = Path(tmp) / "job"
         (job / "arrays").mkdir(parents=True)
@@ -153,7 +174,7 @@ def run_calls(submission_root: Path, stem: str, group: str, calls: list[Call], l
             "module": stem,
             "preload": list(preload),
             "forbid_imports": {"names": list(forbid[0]), "question": forbid[1]},
-            "calls": [{**c.spec(), "args": writer.encode(c.args() if callable(c.args) else c.args),
+            "calls": [{**c.spec(), **budgeted, "args": writer.encode(c.args() if callable(c.args) else c.args),
                        "kwargs": writer.encode(c.kwargs)} for c in calls],
         }
         (job / "request.json").write_text(json.dumps(request))
@@ -166,18 +187,21 @@ def run_calls(submission_root: Path, stem: str, group: str, calls: list[Call], l
             str(NNKIT): str(NNKIT),
         }
         argv = [sys.executable, "-E", "-s", "-B", "/kit/worker.py", "/job", f"/submission/{student.name}"]
-        raw = sandbox.run_sandboxed(argv, ro_binds=binds, env=worker_env(), limits=limits,
+        raw = sandbox.run_sandboxed(argv, ro_binds=binds, env=env, limits=limits,
                                     require_sandbox=require_sandbox,
                                     hide=hidden_paths() + forbidden_paths(forbid[0]))
     run = WorkerRun(stem=stem, group=group, ok=False, reason="", stdout=capped_text(raw.stdout, MAX_STREAM_CHARS),
                     stderr=capped_text(raw.stderr, MAX_STREAM_CHARS), sandboxed=raw.sandboxed, started=True,
                     wall=raw.wall)
-    run.mode = raw.mode
-    if raw.reply is None or not raw.reply:
+    run.mode, run.cpu, run.slot = raw.mode, raw.cpu, tuple(share.cpus) if share is not None else ()
+    partials, final = split_partials(raw.reply or b"")
+    if not final and _from_partials(run, calls, partials, budgeted, _death_reason(raw)):
+        return run
+    if raw.reply is None or not final:
         run.reason = _death_reason(raw)
         return run
     try:
-        reply = capped_strings(protocol.decode(raw.reply))
+        reply = capped_strings(protocol.decode(final))
     except protocol.ProtocolError as exc:
         run.reason = f"the worker's reply was corrupted ({exc}); did your code write to file descriptor 3?"
         return run
@@ -197,6 +221,42 @@ def run_calls(submission_root: Path, stem: str, group: str, calls: list[Call], l
                                       f"does your code change the grader's worker?"}
     run.timings = reply.get("timings", {}) if isinstance(reply.get("timings"), dict) else {}
     return run
+
+
+def split_partials(data: bytes) -> tuple[list, bytes]:
+    """The messages a worker sent while its calls ran (:data:`kinds.PARTIAL_MAGIC` frames, decoded; a torn or
+    malformed one ends the list) and the bytes after them, the reply."""
+    messages = []
+    head = len(kinds.PARTIAL_MAGIC) + 8
+    while data.startswith(kinds.PARTIAL_MAGIC):
+        if len(data) < head:
+            return messages, b""
+        (length,) = struct.unpack_from("<Q", data, len(kinds.PARTIAL_MAGIC))
+        if len(data) < head + length:
+            return messages, b""  # cut off mid-message: the worker was killed while sending
+        try:
+            messages.append(capped_strings(protocol.decode(data[head:head + length])))
+        except protocol.ProtocolError:
+            return messages, b""
+        data = data[head + length:]
+    return messages, data
+
+
+def _from_partials(run: WorkerRun, calls: list[Call], partials: list, budgeted: dict, reason: str) -> bool:
+    """Fill ``run`` from what a worker that died without a reply sent while training; False if it sent nothing
+    usable. The calls without such messages fail with the worker's death ``reason``."""
+    found = {}
+    for call in calls:
+        kind = kinds.KINDS.get(call.task)
+        out = kind.from_partials(partials, {**call.spec(), **budgeted}, reason) if kind is not None and hasattr(
+            kind, "from_partials") else None
+        if out is not None and not _malformed(out, call):
+            found[call.id] = out
+    if not found:
+        return False
+    run.ok = True
+    run.calls = {call.id: found.get(call.id, {"ok": False, "error": reason}) for call in calls}
+    return True
 
 
 def capped_text(text: str, limit: int = MAX_TEXT_CHARS) -> str:

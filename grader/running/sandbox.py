@@ -25,6 +25,11 @@ How the limits are enforced (each choice was measured on Linux 6.18, bubblewrap 
   ``memfd_create`` and SysV ``shmget`` fail (x86-64 and arm64; elsewhere they stay open). Not counted: tmpfs files
   (capped by ``Limits.tmp_mb``) and kernel buffers (pipes, sockets); a memory cgroup would close that gap where one
   can be delegated.
+* CPU time (``Limits.cpu_seconds``): the same watchdog sums user + system time of the process tree (each process's
+  own and that of the children it reaped, from ``/proc/<pid>/stat``) and kills the sandbox above the limit; it is what
+  training budgets count (grader.running.budget), since it does not grow when other jobs load the machine. Cores
+  (``Limits.cpus``): the command starts pinned to them (``sched_setaffinity``; code can widen its own mask within the
+  host's, so this spreads concurrent trainings, it is no confinement).
 * Time, output and reply: enforced by the parent, which kills bwrap's process group; bwrap's pid 1 then dies
   (``--die-with-parent``) and the kernel kills every process left in the pid namespace, daemons included.
 
@@ -96,6 +101,8 @@ class Limits:
     max_reply_bytes: int = 256 << 20  # more on fd 3 is a protocol violation
     max_open_files: int = 256  # RLIMIT_NOFILE
     tmp_mb: int = 256  # size of the private /tmp and /dev/shm tmpfs each
+    cpu_seconds: float | None = None  # CPU time (user + system) of the whole process tree; then it is killed
+    cpus: tuple[int, ...] = ()  # the cores the command may run on (sched_setaffinity), () for all
 
 
 @dataclass
@@ -109,6 +116,8 @@ class RunResult:
     wall: float
     timed_out: bool
     mode: str = "bubblewrap"  # the sandbox that ran it: "bubblewrap", "landlock" or "none"
+    cpu: float = 0.0  # CPU seconds of the process tree at the last watchdog sample
+    cpu_limited: bool = False  # killed at Limits.cpu_seconds
 
 
 @dataclass
@@ -328,14 +337,16 @@ def _rlimits(limits: Limits) -> list[tuple[int, int]]:
             (resource.RLIMIT_NOFILE, limits.max_open_files)]
 
 
-def _child_setup(reply_w: int, rlimits: list[tuple[int, int]]) -> None:
-    """Runs in the forked child before exec: the reply pipe becomes fd 3, then the limits apply."""
+def _child_setup(reply_w: int, rlimits: list[tuple[int, int]], cpus: tuple[int, ...] = ()) -> None:
+    """Runs in the forked child before exec: the reply pipe becomes fd 3, then the limits and the cores apply."""
     if reply_w == REPLY_FD:
         os.set_inheritable(REPLY_FD, True)
     else:
         os.dup2(reply_w, REPLY_FD)
     for which, value in rlimits:
         resource.setrlimit(which, (value, value))
+    if cpus:
+        os.sched_setaffinity(0, cpus)
 
 
 @functools.cache
@@ -508,6 +519,22 @@ def _pss_bytes(pid: int) -> int:
         return 0
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) of ``pids`` with the children each has reaped: a process tree's total while it runs."""
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            ticks += sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+        except (OSError, IndexError, ValueError):
+            continue
+    return ticks / _CLOCK_TICKS
+
+
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -611,7 +638,7 @@ def run_sandboxed(argv: list[str], *, ro_binds: dict[str, str], rw_tmp: bool = T
             proc = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env,
                 cwd=workdir, pass_fds=(REPLY_FD, *filter_fds), start_new_session=True,
-                preexec_fn=functools.partial(_child_setup, reply_w, _rlimits(limits)))
+                preexec_fn=functools.partial(_child_setup, reply_w, _rlimits(limits), tuple(limits.cpus)))
         finally:
             os.close(reply_w)
             for fd in filter_fds:
@@ -646,6 +673,25 @@ def _file_binds_in(view: str, binds: list[tuple[str, str]]) -> list[tuple[str, s
     return out
 
 
+PROGRESS_ENV = "NNKIT_PROGRESS_FILE"
+
+
+def _progress_echo(limit: int):
+    """Where a worker's stdout is echoed as it arrives: the file named by ``NNKIT_PROGRESS_FILE`` (set by ``nnkit
+    check``, which shows it as training progress), at most ``limit`` bytes; None when unset."""
+    path = os.environ.get(PROGRESS_ENV)
+    if not path:
+        return None
+    left = [limit]
+
+    def echo(data: bytes) -> None:
+        if left[0] > 0:
+            with open(path, "ab") as f:
+                f.write(data[:left[0]])
+            left[0] -= len(data)
+    return echo
+
+
 def _supervise(proc: subprocess.Popen, reply_r: int, limits: Limits, start: float, mode: str, uid: int | None,
                scratch: str | None) -> RunResult:
     """Read the three pipes until they close, enforcing every limit; kill the process group (under Landlock as root:
@@ -655,6 +701,7 @@ def _supervise(proc: subprocess.Popen, reply_r: int, limits: Limits, start: floa
     reply_size = 0
     killed_for = ""
     timed_out = False
+    cpu = 0.0
 
     def kill(reason: str) -> None:
         nonlocal killed_for
@@ -676,6 +723,7 @@ def _supervise(proc: subprocess.Popen, reply_r: int, limits: Limits, start: floa
     next_check = start + _WATCHDOG_PERIOD
     give_up = None  # once the process is gone or killed, pipes get a grace period to reach end of file
     flood = 64 * limits.max_output_bytes
+    echo = _progress_echo(limits.max_output_bytes)
     while sel.get_map():
         now = time.monotonic()
         if give_up is None and (killed_for or proc.poll() is not None):
@@ -689,6 +737,10 @@ def _supervise(proc: subprocess.Popen, reply_r: int, limits: Limits, start: floa
         if not killed_for and now >= next_check:
             next_check = now + _WATCHDOG_PERIOD
             pids = _uid_processes(uid) if uid is not None else _descendants(proc.pid)
+            cpu = max(cpu, _cpu_seconds(pids))
+            if limits.cpu_seconds is not None and cpu > limits.cpu_seconds:
+                kill(f"CPU limit: the sandboxed processes used more than {limits.cpu_seconds:g} s of CPU time (killed)")
+                continue
             if sum(_pss_bytes(pid) for pid in pids) > limits.memory_mb << 20:
                 kill(f"memory limit: the sandboxed processes used more than {limits.memory_mb} MB in total (killed)")
                 continue
@@ -708,6 +760,8 @@ def _supervise(proc: subprocess.Popen, reply_r: int, limits: Limits, start: floa
                 sel.unregister(key.fd)
             elif key.data is not None:
                 key.data.add(data)
+                if echo is not None and key.data is out:
+                    echo(data)
                 if out.total + err.total > flood:
                     kill(f"output flood: more than {flood} bytes on stdout/stderr (killed)")
             elif reply is not None:
@@ -738,4 +792,4 @@ def _supervise(proc: subprocess.Popen, reply_r: int, limits: Limits, start: floa
         returncode, reason = status, _exit_reason(status, stderr, limits)
     return RunResult(reply=None if reply is None else b"".join(reply), returncode=returncode, reason=reason,
                      stdout=out.text(), stderr=stderr, sandboxed=mode != "none", wall=time.monotonic() - start,
-                     timed_out=timed_out, mode=mode)
+                     timed_out=timed_out, mode=mode, cpu=cpu, cpu_limited=killed_for.startswith("CPU limit"))

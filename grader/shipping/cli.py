@@ -2,6 +2,7 @@
 
     nnkit grade --submissions DIR --out DIR [-j N] ...   grade a class
     nnkit check [DIR] [--question q2] [--full]           the visible checks on a student's work
+    nnkit submit [DIR] [--out ZIP] [--anyway]            pre-flight a student's work, then pack submission.zip
     nnkit merge --out DIR SHARD_DIR ...                  combine the outputs of sharded grading runs
     nnkit release [--out ZIP]                            the student bundle
     nnkit gradescope build|run                           the Gradescope autograder
@@ -24,6 +25,7 @@ import sys
 COMMANDS = {
     "grade": ("grader.shipping.grade", "grade every submission in a folder into OUT"),
     "check": ("grader.shipping.local", "run the visible checks on a student's work, as the grader does"),
+    "submit": ("nnkit.submit", "pre-flight a student's work and pack it into submission.zip"),
     "merge": ("grader.shipping.merge", "combine the outputs of sharded grading runs"),
     "release": ("grader.shipping.release", "write the student bundle (no solutions, no hidden checks)"),
     "gradescope": ("grader.shipping.gradescope", "build the Gradescope autograder zip, or grade inside Gradescope"),
@@ -31,6 +33,7 @@ COMMANDS = {
     "classroom": ("grader.shipping.classroom", "print (or --write) the GitHub Classroom workflow for the questions"),
     "data": ("nnkit.data", "find, verify and cache MNIST and Fashion-MNIST"),
     "written": ("grader.reporting.written", "rebuild the written-answer pages of a grading output"),
+    "export": ("grader.reporting.export", "export grades for Canvas or Gradescope, or release each student's feedback"),
     "questions": ("grader.shipping.cli", "list the questions and what each folder lacks"),
 }
 

@@ -6,7 +6,8 @@ The zip unpacks into a folder (or a GitHub Classroom template repository) where 
 work on a fresh machine. It holds:
 
 - ``assignments/``: the stubs and notebooks, generated from ``solutions/`` as ``make assignments`` does;
-- ``nnkit/``: the dataset loader, the gradient check and the atomic writes (not the stub generator);
+- ``nnkit/``: the dataset loader, the gradient check, the atomic writes, and ``check()`` and ``submit()`` for the
+  notebooks (not the stub generator);
 - ``grader/``: what runs the visible checks (``STUDENT_KIT``: the registry, the running, checking and intake
   subpackages, the local check);
 - ``questions/``: every question folder without its ``hidden/`` folder, plus ``questions/<stem>/expected.npz``, the
@@ -32,9 +33,12 @@ import copy
 import importlib
 import io
 import json
+import os
 import re
 import string
+import subprocess
 import sys
+import tempfile
 import textwrap
 import zipfile
 from dataclasses import dataclass, field
@@ -44,7 +48,7 @@ import nbformat
 import numpy as np
 
 from grader import registry
-from grader.checking.checklib import EXPECTED_FILE, Expected
+from grader.checking.checklib import EXPECTED_FILE, PUBLISHED_INPUTS_ENV, Expected
 from grader.checking.inventory import Summary, summaries
 from grader.files import write_zip, zip_bytes
 from grader.shipping import classroom
@@ -64,15 +68,16 @@ COPIED = [
 STUDENT_KIT = ("grader/__init__.py", "grader/registry.py", "grader/files.py", "grader/running/", "grader/checking/",
                "grader/intake/", "grader/reporting/__init__.py", "grader/reporting/plots.py",
                "grader/shipping/__init__.py", "grader/shipping/local.py", "grader/shipping/cli.py",
-               "nnkit/__init__.py", "nnkit/data.py", "nnkit/gradcheck.py", "nnkit/files.py")
-KIT_SUFFIXES = (".py", ".ini", ".toml")
+               "nnkit/__init__.py", "nnkit/data.py", "nnkit/gradcheck.py", "nnkit/files.py", "nnkit/cells.py",
+               "nnkit/check.py", "nnkit/submit.py", "nnkit/templates/")
+KIT_SUFFIXES = (".py", ".ini", ".toml", ".html")
 EXECUTABLE = {"scripts/system-packages.sh"}
 FORBIDDEN_PATHS = re.compile(r"^solutions/|(^|/)hidden/|^nnkit/stubgen\.py$")
 
 
 def instructor_only(module: str) -> bool:
     """A kit module the bundle lacks by design, imported only where present: anything in a ``hidden`` package
-    (the pixel-permutation seed in checklib; the reference modules are found by name, not imported)."""
+    (the reference modules are found by name, not imported)."""
     return registry.HIDDEN in module.split(".")
 
 
@@ -107,14 +112,25 @@ def _npz(arrays: dict[str, np.ndarray]) -> bytes:
 
 
 def expected_values() -> dict[str, bytes]:
-    """``questions/<stem>/expected.npz`` for every question whose visible checks declare ``EXPECTED``."""
-    files = {}
+    """``questions/<stem>/expected.npz`` for every question whose visible checks declare ``EXPECTED``, computed for
+    the checks' published inputs: in a fresh interpreter with ``NNKIT_PUBLISHED_INPUTS=1``, because at grading time
+    (and in this process, if it imported the checks) the visible inputs are drawn from the run's secret."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, PUBLISHED_INPUTS_ENV: "1"}
+        subprocess.run([sys.executable, "-c", f"from grader.shipping.release import write_expected_values as w; "
+                        f"w({tmp!r})"], env=env, check=True, cwd=REPO)
+        return {path.relative_to(tmp).as_posix(): path.read_bytes() for path in sorted(Path(tmp).rglob("*.npz"))}
+
+
+def write_expected_values(folder: str) -> None:
+    """Write ``questions/<stem>/expected.npz`` under ``folder`` (run by :func:`expected_values`)."""
     for q in registry.questions():
         module = importlib.import_module(f"{q.package}.checks")
         expected = getattr(module, "EXPECTED", None)
         if isinstance(expected, Expected):
-            files[f"questions/{q.stem}/{EXPECTED_FILE}"] = _npz(expected.compute_all())
-    return files
+            target = Path(folder) / "questions" / q.stem / EXPECTED_FILE
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(_npz(expected.compute_all()))
 
 
 
@@ -217,11 +233,18 @@ class _Anonymise(ast.NodeTransformer):
         return ast.arg(arg="_")
 
 
+def _off_by_one(node: ast.BinOp) -> bool:
+    """``n + 1``, ``i - 1``: counting, as in ``range(1, epochs + 1)``, not a computation of a solution."""
+    return (isinstance(node.op, (ast.Add, ast.Sub)) and isinstance(node.right, ast.Constant)
+            and type(node.right.value) is int and abs(node.right.value) <= 1)
+
+
 def _computes(node: ast.expr) -> bool:
     """Arithmetic or linear algebra somewhere inside: what solution code is made of (plumbing like
-    ``np.all(np.isfinite(x))`` or ``s[-1]`` is not)."""
-    return any(isinstance(n, ast.BinOp) or (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-                                           and n.func.attr in LINEAR_ALGEBRA) for n in ast.walk(node))
+    ``np.all(np.isfinite(x))``, ``s[-1]`` or ``range(1, n + 1)`` is not)."""
+    return any((isinstance(n, ast.BinOp) and not _off_by_one(n))
+               or (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in LINEAR_ALGEBRA)
+               for n in ast.walk(node))
 
 
 def expressions(code: str, ipython: bool = False) -> dict[str, str]:

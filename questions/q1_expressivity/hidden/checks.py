@@ -3,8 +3,16 @@
 import numpy as np
 import pytest
 
-from grader.running.runner import Call, Interp
-from questions.q1_expressivity.common import approximation_error, check_box, interp_grid, lipschitz, read_network
+from grader.running.runner import Call, Interp, StudentFailure
+from questions.q1_expressivity.common import (
+    approximation_error,
+    check_box,
+    check_staircase,
+    error_bound,
+    interp_grid,
+    lipschitz,
+    read_network,
+)
 
 BOXES = [(-1.0, 1.0), (0.75, 1e-6), (4.0, 250.0), (-0.001, 3.7)]
 
@@ -34,7 +42,7 @@ CALLS += [Call(f"happrox_{name}_{n}", "approximate_function", [Interp(*interp_gr
 def test_box_network_unusual_boxes(student, i):
     """the box network is right for negative heights, tiny and wide boxes"""
     h, d = BOXES[i]
-    check_box(student.value(f"hbox_{i}"), h, d, seed=100 + i, what=student.describe(f"hbox_{i}"))
+    check_box(student.value(f"hbox_{i}"), h, d, seed=100 + i, what=student.describe(f"hbox_{i}"), reveal=False)
 
 
 @pytest.mark.check(part="q1b", points=3, hidden=True)
@@ -46,15 +54,20 @@ def test_approximation_hidden_functions(student, name):
     errors = {}
     for n in NS:
         call = f"happrox_{name}_{n}"
-        net = read_network(student.value(call), student.describe(call), max_hidden=2 * n)
+        what = student.describe(call)
+        net = read_network(student.value(call), what, max_hidden=2 * n)
+        check_staircase(net, f, B, n, what, reveal=False)
         errors[n] = approximation_error(net, f, B, seed=n)
-        bound = L * 2 * B / n
-        assert errors[n] <= bound * (1 + 1e-6), (
-            f"approximating an unseen smooth function on [-{B:g}, {B:g}] with N = {n} boxes: largest error "
-            f"{errors[n]:.4g}, above the bound L*2B/N = {bound:.4g}.\nHint: does your construction assume "
-            f"B = pi, f(0) = 0, or a function that is positive?")
+        bound = error_bound(L, B, n)
+        if not errors[n] <= bound * (1 + 1e-6):
+            raise StudentFailure(
+                f"{what}: approximating an unseen smooth function on an unseen interval [-B, B] with N boxes, the "
+                f"largest error is {errors[n] / bound:.3g} times the bound L*2B/N.\nHint: does your construction "
+                f"assume B = pi, f(0) = 0, or a function that is positive?")
     for n in NS[:-1]:
         # midpoint or endpoint heights both halve the error when N doubles; 0.75 leaves room for sampling.
-        assert errors[2 * n] <= 0.75 * errors[n] + 1e-12, (
-            f"doubling N from {n} to {2 * n} did not shrink the error enough: {errors[n]:.4g} -> "
-            f"{errors[2 * n]:.4g} (expected roughly half).")
+        if not errors[2 * n] <= 0.75 * errors[n] + 1e-12:
+            raise StudentFailure(
+                f"doubling N did not shrink the error enough: it went down by a factor of "
+                f"{errors[n] / max(errors[2 * n], 1e-300):.3g} (expected roughly 2).\nHint: the boxes should get "
+                f"narrower as N grows: width 2B/N")

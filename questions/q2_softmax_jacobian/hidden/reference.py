@@ -1,7 +1,7 @@
 """Instructor-only: the Q2 reference computations behind the checks (softmax and its Jacobian are the solution).
 
 Never shipped to students. ``make release`` stores what the visible checks take from here in
-``grader/checks/expected/q2_softmax_jacobian.npz`` instead (see :class:`grader.checklib.Expected`); the hidden checks
+``questions/q2_softmax_jacobian/expected.npz`` instead (see :class:`grader.checking.checklib.Expected`); the hidden checks
 import it directly.
 """
 
@@ -31,15 +31,26 @@ def central_jacobian(z: np.ndarray, h: float = 1e-6) -> np.ndarray:
 
 
 def jacobian_candidates(z: np.ndarray) -> dict[str, np.ndarray]:
-    """Common wrong Jacobians at ``z``, keyed as in :data:`grader.checks.q2_common.JACOBIAN_HINTS`."""
+    """What known mistakes make of the Jacobian at ``z``, keyed as in
+    :data:`questions.q2_softmax_jacobian.common.JACOBIAN_HINTS`; each (n, n)."""
+    z = np.asarray(z, dtype=np.float64)
     y = softmax(z)
     eye = np.eye(z.size)
-    exact = np.diag(y) - np.outer(y, y)
+
+    def formula(p):
+        return np.diag(p) - np.outer(p, p)
+    exact = formula(y)
+    with np.errstate(over="ignore", invalid="ignore"):
+        unnormalised = formula(np.exp(z))
     return {
-        "exp_of_log_softmax_derivative": np.exp(eye - y[None, :]),
-        "transposed": exact.T,
-        "diagonal_only": np.diag(y * (1 - y)),
-        "log_softmax_derivative": eye - y[None, :],
-        "doubled_off_diagonal": np.diag(y) - np.outer(y, y) * 2,
         "sign_flipped": -exact,
+        "log_softmax_derivative": eye - y[None, :],
+        "exp_of_log_softmax_derivative": np.exp(eye - y[None, :]),
+        "diagonal_only": np.diag(y * (1 - y)),
+        "numerator_only": np.diag(y),
+        "denominator_only": -np.outer(y, y),
+        "plus_denominator": np.diag(y) + np.outer(y, y),
+        "doubled_off_diagonal": np.diag(y) - np.outer(y, y) * 2,
+        "ones_softmax": formula(np.ones_like(y)),
+        "unnormalised": unnormalised,
     }

@@ -3,10 +3,20 @@
 import numpy as np
 import pytest
 
-from grader.checking.checklib import as_float64, assert_close
+from grader.checking.checklib import assert_close
+from grader.checking.messages import describe_value
 from grader.running.runner import Call, Rng, StudentFailure
-from questions.q4_numpy_backprop.common import NAMES, check_backward_cost, random_image, random_params, read_params
-from questions.q4_numpy_backprop.hidden.reference import backward, sgd_replay
+from questions.q4_numpy_backprop.common import (
+    GRADIENT_MISTAKES,
+    NAMES,
+    check_backward_cost,
+    gradient_hint,
+    random_image,
+    random_params,
+    read_gradient,
+    read_params,
+)
+from questions.q4_numpy_backprop.hidden.reference import backward, hidden_activations, sgd_replay
 
 # n_out > n_in in the first layer and n_in > n_out in the second, so 1/n_in, 1/n_out and 1/max all differ somewhere
 SIZES = (50, 120, 30, 10)
@@ -54,13 +64,20 @@ def test_backward_second_point(student):
     """backward's gradients are right for an image where every pixel is non-zero"""
     check_backward_cost(student.value("hbackward_cost")["ratio"])
     value = student.value("hbackward")
-    assert isinstance(value, (list, tuple)) and len(value) == 3, "backward should return (loss, weight_grads, bias_grads)"
+    if not (isinstance(value, (list, tuple)) and len(value) == 3):
+        raise StudentFailure(f"backward should return (loss, weight_grads, bias_grads); it returned "
+                             f"{describe_value(value)}")
     _, gw, gb = value
     want_w, want_b = backward(W, Bs, X, Y)
     got = (list(gw) if isinstance(gw, (list, tuple)) else []) + (list(gb) if isinstance(gb, (list, tuple)) else [])
     assert len(got) == 6, "weight_grads and bias_grads should each be a list of three arrays"
-    for name, g, want in zip(NAMES, got, want_w + want_b):
-        assert_close(as_float64(g, f"gradient of {name}"), want, f"gradient of {name}", rtol=1e-7, atol=1e-12)
+    inputs = [X, *hidden_activations(W, Bs, X)]
+    mistakes = [backward(W, Bs, X, Y, mistake=m) for m in GRADIENT_MISTAKES]
+    for k, (name, g, want) in enumerate(zip(NAMES, got, want_w + want_b)):
+        mine = read_gradient(g, name, want, inputs[k % 3])
+        wrong = {m: (gw_m + gb_m)[k] for m, (gw_m, gb_m) in zip(GRADIENT_MISTAKES, mistakes)}
+        assert_close(mine, want, f"gradient of {name}", rtol=1e-7, atol=1e-12,
+                     hint=gradient_hint(name, mine, want, wrong, inputs[k % 3]))
 
 
 @pytest.mark.check(points=1, hidden=True)

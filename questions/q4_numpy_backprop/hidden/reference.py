@@ -1,7 +1,7 @@
 """Instructor-only: the Q4 reference network behind the checks (forward and backward passes are the solution).
 
 Never shipped to students. ``make release`` stores what the visible checks take from here in
-``grader/checks/expected/q4_numpy_backprop.npz`` instead (see :class:`grader.checklib.Expected`); the hidden checks
+``questions/q4_numpy_backprop/expected.npz`` instead (see :class:`grader.checking.checklib.Expected`); the hidden checks
 import it directly.
 """
 
@@ -36,23 +36,73 @@ def evaluate(weights, biases, x, y, batch: int = 5000) -> tuple[float, int]:
     return float(np.mean(np.concatenate(losses))), correct
 
 
-def backward(weights, biases, x, y, sigmoid_derivative: bool = True):
-    """Analytic gradients (for hints: with ``sigmoid_derivative=False`` it reproduces a common mistake)."""
+# What each known mistake does to backpropagation (the hints in common.GRADIENT_MISTAKES name them)
+MISTAKES = ("no_sigmoid_derivative", "derivative_of_activation", "delta3_is_p", "untransposed_propagation")
+
+
+def backward(weights, biases, x, y, mistake: str | None = None):
+    """Analytic gradients ``([dW1, dW2, dW3], [db1, db2, db3])`` for one image ``x`` (784,) with label ``y``; with
+    ``mistake`` (one of MISTAKES) those that mistake gives, for the hints."""
+    if mistake is not None and mistake not in MISTAKES:
+        raise ValueError(f"unknown mistake {mistake!r}")
     a1 = sigmoid(x @ weights[0] + biases[0])
     a2 = sigmoid(a1 @ weights[1] + biases[1])
     z3 = a2 @ weights[2] + biases[2]
     p = np.exp(z3 - z3.max())
     p /= p.sum()
-    d3 = p - np.eye(10)[y]
-    d2 = (d3 @ weights[2].T) * (a2 * (1 - a2) if sigmoid_derivative else 1)
-    d1 = (d2 @ weights[1].T) * (a1 * (1 - a1) if sigmoid_derivative else 1)
+
+    def derivative(a):  # sigmoid'(z) from a = sigmoid(z)
+        if mistake == "no_sigmoid_derivative":
+            return 1.0
+        if mistake == "derivative_of_activation":  # dsigmoid(a): the derivative taken at a, not at z
+            return sigmoid(a) * (1 - sigmoid(a))
+        return a * (1 - a)
+    d3 = p if mistake == "delta3_is_p" else p - np.eye(10)[y]
+    d2 = (d3 @ weights[2].T) * derivative(a2)
+    d1 = (d2 @ (weights[1] if mistake == "untransposed_propagation" else weights[1].T)) * derivative(a1)
     return [np.outer(x, d1), np.outer(a1, d2), np.outer(a2, d3)], [d1, d2, d3]
 
 
-def gradient(name: str, weights, biases, x, y, sigmoid_derivative: bool = True) -> np.ndarray:
-    """The analytic gradient of the parameter ``name`` (one of NAMES)."""
-    gw, gb = backward(weights, biases, x, y, sigmoid_derivative)
+def gradient(name: str, weights, biases, x, y, mistake: str | None = None) -> np.ndarray:
+    """The analytic gradient of the parameter ``name`` (one of NAMES), or the one ``mistake`` gives."""
+    gw, gb = backward(weights, biases, x, y, mistake)
     return (gw + gb)[NAMES.index(name)]
+
+
+def hidden_activations(weights, biases, x) -> list[np.ndarray]:
+    """[a1, a2]: the hidden layers' outputs for one image ``x`` (784,), the inputs of the layers above them."""
+    a1 = sigmoid(x @ weights[0] + biases[0])
+    return [a1, sigmoid(a1 @ weights[1] + biases[1])]
+
+
+# What each known mistake in a batch forward pass gives (common.FORWARD_MISTAKES names them)
+FORWARD_MISTAKES = ("softmax_over_columns", "softmax_over_batch", "logits", "sigmoid_output", "no_biases")
+
+
+def forward_with(mistake: str, weights, biases, x: np.ndarray) -> np.ndarray:
+    """What ``forward`` returns for images ``x`` (n, 784) with ``mistake`` (one of FORWARD_MISTAKES): shape (n, 10)."""
+    if mistake == "no_biases":
+        return forward(weights, [np.zeros_like(b) for b in biases], x)
+    a = x
+    for w, b in zip(weights[:2], biases[:2]):
+        a = sigmoid(a @ w + b)
+    z = a @ weights[2] + biases[2]
+    if mistake == "logits":
+        return z
+    if mistake == "sigmoid_output":
+        return sigmoid(z)
+    e = np.exp(z - z.max())
+    if mistake == "softmax_over_columns":
+        return e / e.sum(axis=0, keepdims=True)
+    if mistake == "softmax_over_batch":
+        return e / e.sum()
+    raise ValueError(f"unknown mistake {mistake!r}")
+
+
+def evaluate_argmax_loss(weights, biases, x, y) -> float:
+    """The average of -log(the largest probability): the loss of each image's predicted class, not its label's."""
+    p = forward(weights, biases, x)
+    return float(np.mean(-np.log(p.max(axis=1))))
 
 
 def central_gradient(name: str, weights, biases, x, y) -> np.ndarray:
