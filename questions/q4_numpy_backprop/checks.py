@@ -358,9 +358,8 @@ def _replayed_epochs(student, result: dict, weights: list, biases: list) -> str:
     if reference is None:
         return "at grading, every epoch is also replayed from your on_epoch_end parameters"
     x, y = _training_data()
-    for epoch in range(1, epochs + 1):
-        want = reference.sgd_replay(*states[epoch - 1], x, y, 1, LR)[0]
-        got = states[epoch]
+    for epoch, (start, got) in enumerate(zip(states, states[1:]), start=1):
+        want = reference.sgd_replay(*start, x, y, 1, LR)[0]
         for name, mine, ref in zip(NAMES, got[0] + got[1], want[0] + want[1]):
             assert_close(mine, ref, f"{name} after epoch {epoch}, against one epoch of per-sample SGD replayed "
                          f"from {'init_params(rng)' if epoch == 1 else f'your parameters after epoch {epoch - 1}'}",
