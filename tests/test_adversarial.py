@@ -28,7 +28,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from conftest import ROOT
-from test_similarity import TRIVIAL_EDITS
+from test_similarity import NO_OPS, TRIVIAL_EDITS, _after_each_statement
 
 from grader import registry
 
@@ -98,9 +98,12 @@ def _lying_bomb(path: Path, name: str) -> None:
 
 
 # the corpus's disguised copies of the reference Q2 (graded as correct here, flagged by test_similarity.py)
-SIMILARITY_EDITS = {"similarity_pass_inserted": "pass after each statement",
-                    "similarity_noop_statements": "a no-op after each statement",
-                    "similarity_parentheses_comments": "extra parentheses and blank lines"}
+RUNNABLE_NO_OPS = [op for op in NO_OPS if op != "name_never_used"]  # these copies are run, not only read
+SIMILARITY_EDITS = {
+    "similarity_pass_inserted": TRIVIAL_EDITS["pass after each statement"],
+    "similarity_noop_statements": lambda s: _after_each_statement(
+        s, lambda n: RUNNABLE_NO_OPS[n % len(RUNNABLE_NO_OPS)]),
+    "similarity_parentheses_comments": TRIVIAL_EDITS["extra parentheses and blank lines"]}
 
 
 def _build(name: str, subs: Path, values: dict[str, str]) -> None:
@@ -116,7 +119,7 @@ def _build(name: str, subs: Path, values: dict[str, str]) -> None:
     elif name in SIMILARITY_EDITS:  # built from today's reference, so the disguised copy never goes stale
         (subs / name).mkdir()
         (subs / name / "q1_expressivity.py").write_text(q1, encoding="utf-8")
-        (subs / name / "q2_softmax_jacobian.py").write_text(TRIVIAL_EDITS[SIMILARITY_EDITS[name]](q2), encoding="utf-8")
+        (subs / name / "q2_softmax_jacobian.py").write_text(SIMILARITY_EDITS[name](q2), encoding="utf-8")
     elif name == "zip_symlink":
         link = zipfile.ZipInfo("q1_expressivity.py")
         link.external_attr = (stat.S_IFLNK | 0o777) << 16
@@ -401,7 +404,9 @@ def test_no_secret_reaches_any_output(batch):
     leaks = []
     for where, text in outputs.items():
         text = text.lower()
-        own = where.split("/")[1:2] == ["submission"] or where == "similarity.html"
+        # a student's copy of their own files, the similarity report, and the raw check record kept in OUT for the
+        # cache (it quotes the student's own tracebacks and is never handed back)
+        own = where.split("/")[1:2] == ["submission"] or where == "similarity.html" or where.endswith("/record.json")
         leaks += [f"{what} in {where}" for what, secret in everywhere.items() if secret.lower() in text]
         leaks += [f"{what} in {where}" for what, secret in not_copied.items() if not own and secret.lower() in text]
         if not (own or where.startswith("control/")) and batch.values["CONTROL_TOKEN"] in text:
@@ -411,7 +416,11 @@ def test_no_secret_reaches_any_output(batch):
 
 def test_control_is_graded_as_if_alone(batch):
     def files(sub: Path) -> dict[str, bytes]:
-        found = {str(p.relative_to(sub)): p.read_bytes() for p in sorted(sub.rglob("*")) if p.is_file()}
+        # record.json: the raw record with each worker's timings (its results are in results.json). Plots are drawn
+        # from the visible checks' inputs, fresh for each run: their presence is compared, not their pixels.
+        found = {str(p.relative_to(sub)): (b"" if p.suffix == ".png" else p.read_bytes())
+                 for p in sorted(sub.rglob("*")) if p.is_file() and p.name != "record.json"}
+        found["feedback.html"] = re.sub(rb"data:image/png;base64,[A-Za-z0-9+/=]+", b"", found["feedback.html"])
         for name in ("results.json", "meta.json"):
             data = json.loads(found[name])
             data.pop("execution_time", None)

@@ -132,6 +132,7 @@ def test_training_that_swallows_the_stop_is_killed_and_graded_on_the_epochs_sent
     """The training catches every exception around on_epoch_end and goes on; the CPU limit kills it mid-epoch, and
     the epochs it reported before are graded all the same."""
     monkeypatch.setattr(budget, "STARTUP_SECONDS", 4.0)
+    monkeypatch.setattr(budget, "BACKSTOP_FACTOR", 100.0)  # the CPU limit, not the wall clock, on a loaded machine
     sub = toy(tmp_path, cpu=0.5, record="try:\n                on_epoch_end(epoch, w)\n"
                                         "            except BaseException:\n                pass")
     run, value = run_toy(sub, epochs=1000, cpu_budget=1.0)
@@ -144,6 +145,7 @@ def test_training_that_swallows_the_stop_is_killed_and_graded_on_the_epochs_sent
 
 def test_a_training_without_epochs_sent_dies_with_the_cpu_limit_named(tmp_path, monkeypatch):
     monkeypatch.setattr(budget, "STARTUP_SECONDS", 3.0)
+    monkeypatch.setattr(budget, "BACKSTOP_FACTOR", 100.0)
     sub = toy(tmp_path, cpu=1000.0)
     run = runner.run_calls(sub, "toy_train", "train", [train_call(3)], TRAIN_LIMITS, cpu_budget=1.0)
     assert not run.ok and "CPU limit" in run.reason and "CPU time" in run.reason

@@ -209,3 +209,9 @@ def test_internal_errors_quote_no_source_line():
     assert "ValueError: the grader's own message" in visible and "in check" in visible
     assert "SOURCE-LINE-MARKER" not in visible and "raise" not in visible
     assert hidden == "ValueError in a hidden check"
+
+
+def test_a_0d_array_comes_back_0d():
+    """A returned scalar array stays a scalar, so messages can call it a number rather than shape (1,)."""
+    value = protocol.decode(protocol.encode({"b2": np.array(0.5), "w": np.arange(3.0)}))
+    assert value["b2"].shape == () and float(value["b2"]) == 0.5 and value["w"].shape == (3,)

@@ -36,7 +36,7 @@ def encode(value) -> bytes:
             raise ProtocolError("value nested too deeply")
         if isinstance(x, np.ndarray):
             buf = io.BytesIO()
-            np.save(buf, np.ascontiguousarray(x), allow_pickle=False)
+            np.save(buf, np.require(x, requirements="C"), allow_pickle=False)  # keeps 0-d arrays 0-d
             data = buf.getvalue()
             blobs.append(data)
             ref = {"$npy": [offset, len(data)]}
