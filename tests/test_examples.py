@@ -13,10 +13,12 @@ from grader import registry
 
 # Pinned per-question scores of examples/submissions (regenerate the examples with scripts/make_examples.py). Q4 has
 # one more point than before issue 11: the hidden per-sample SGD replay, which the reference and init_fan_in pass.
+# missing_sigmoid_derivative lost its 2 accuracy points: its training is not the SGD the grader replays epoch by epoch
+# (accuracy is credited only for replayable training, so that pasted weights earn nothing).
 EXPECTED = {
     "reference":                  {"q1": 11, "q2": 10, "q3": 11, "q4": 13},
     "untouched_stubs":            {"q1": 0, "q2": 0, "q3": 0, "q4": 0},
-    "missing_sigmoid_derivative": {"q1": 11, "q2": 10, "q3": 0, "q4": 8},
+    "missing_sigmoid_derivative": {"q1": 11, "q2": 10, "q3": 0, "q4": 6},
     "exp_jacobian":               {"q1": 11, "q2": 3, "q3": 0, "q4": 0},
     "box_wrong_sign":             {"q1": 6, "q2": 10, "q3": 0, "q4": 0},
     "init_fan_in":                {"q1": 0, "q2": 0, "q3": 0, "q4": 12},
