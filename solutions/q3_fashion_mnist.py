@@ -106,8 +106,7 @@ def train_model(model: keras.Sequential, x_train: np.ndarray, y_train: np.ndarra
     steps_per_epoch = int(np.ceil(0.9 * len(x_train) / batch_size))
 
     class WarmupCosine(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.step = 0
+        step = 0  # batches begun so far
 
         def on_train_batch_begin(self, batch, logs=None):
             progress = self.step / steps_per_epoch  # in epochs, fractional
