@@ -267,3 +267,64 @@ def test_empty_submission_scores_zero(autograder):
     training = training_titles()
     assert all("was not found in the submission" in t["output"] for t in results["tests"]
                if t["name"] not in training), [t["output"] for t in results["tests"]][:3]
+
+
+def _notebook_with_answers(answers: dict[str, str]) -> str:
+    import nbformat
+
+    nb = nbformat.read(ROOT / "assignments" / f"{ONE}.ipynb", as_version=4)
+    for cell in nb.cells:
+        for tag in cell.metadata.get("tags", []):
+            if tag in answers:
+                cell.source = answers[tag]
+    return nbformat.writes(nb)
+
+
+XSS = "<script>alert('xss')</script><img src=x onerror=alert(1)>"
+
+
+def test_written_answers_reach_results_json_as_safe_html(autograder, tmp_path):
+    """A TA grading on Gradescope reads each written answer in results.json's output: rendered as the TA pages render
+    it (math as MathML, raw HTML as text), with the grader's own text kept above it."""
+    notebook = tmp_path / f"{ONE}.ipynb"
+    notebook.write_text(_notebook_with_answers({"answer:q1a": f"Two steps: $\\sigma(x) - \\sigma(x - \\delta)$. {XSS}",
+                                                "answer:q1b": "See [my notes](https://example.invalid/n)."}))
+    proc, results = run_autograder(autograder, {f"{ONE}.py": ROOT / "solutions" / f"{ONE}.py",
+                                                f"{ONE}.ipynb": notebook})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert results["output_format"] == "html"
+    html = results["output"]
+    assert html.startswith("<pre>") and "sandbox" in html.split("</pre>")[0]
+    assert "<h2>Written answers</h2>" in html and f"Notebooks handed in: {ONE}.ipynb; none for" in html
+    assert "<h3>Q1A" in html and "<math" in html and "Two steps" in html
+    assert "<script>" not in html and "<img src=x" not in html and "&lt;script&gt;" in html
+    assert 'href="https://example.invalid' not in html and "https://example.invalid/n" in html
+    assert "<h3>Q1C" in html and "the answer cell is empty" in html
+    assert sum(t["score"] for t in results["tests"]) > 0  # the checks were graded as before
+
+
+def test_without_a_notebook_the_output_stays_text(autograder):
+    proc, results = run_autograder(autograder, {f"{ONE}.py": ROOT / "solutions" / f"{ONE}.py"})
+    assert proc.returncode == 0
+    assert "output_format" not in results and "<h2>" not in results["output"]
+
+
+def test_written_section_is_bounded(tmp_path, monkeypatch):
+    long = "word " * (gradescope.ANSWER_CHARS // 2)
+    image = {"big.png": {"image/png": "A" * (gradescope.ANSWER_HTML_CHARS + 10)}}
+    cells = [{"tags": ["answer:q1a"], "source": long, "index": 1},
+             {"tags": ["answer:q1b"], "source": "![big](attachment:big.png)", "index": 2, "attachments": image},
+             {"tags": [], "source": "# not an answer", "index": 3}]
+    (tmp_path / "answers.json").write_text(json.dumps({ONE: cells}))
+    html = gradescope.written_section(tmp_path)
+    assert f"Only the first {gradescope.ANSWER_CHARS:,} of {len(long):,} characters are shown" in html
+    assert "pasted images are too large to show here" in html and "A" * 1000 not in html
+    assert "not an answer" not in html
+    assert len(html) < 2 * gradescope.ANSWER_HTML_CHARS
+    monkeypatch.setattr(gradescope, "OUTPUT_CHARS", 2000)
+    html = gradescope.written_section(tmp_path)
+    assert "2 more answer(s) not shown" in html and len(html) < 2500
+    (tmp_path / "answers.json").write_text(json.dumps({ONE: []}))
+    assert gradescope.written_section(tmp_path) == ""
+    (tmp_path / "answers.json").write_text("[1, 2]")
+    assert gradescope.written_section(tmp_path) == ""

@@ -114,6 +114,16 @@ def out(tmp_path):
     return out
 
 
+def enter_score(browser: DevTools, sid: str, score: str, comment: str = "") -> None:
+    """Type a score and a comment into ``sid``'s card, as a TA would (the input event runs the page's checks)."""
+    browser.js(f"""(() => {{
+        const card = document.querySelector('article.card[data-sid="{sid}"]');
+        const s = card.querySelector('.score-input'); s.value = {json.dumps(score)};
+        s.dispatchEvent(new Event('input'));
+        card.querySelector('.comment-input').value = {json.dumps(comment)};
+    }})()""")
+
+
 def wait_for_file(folder: Path, timeout: float = 30) -> Path:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -125,8 +135,8 @@ def wait_for_file(folder: Path, timeout: float = 30) -> Path:
     raise AssertionError(f"nothing was downloaded into {folder} within {timeout} s")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is installed by scripts/system-packages.sh --test")
 def test_ta_scores_in_the_browser_reach_gradebook_and_feedback(out, tmp_path):
+    assert CHROMIUM, "no chromium on PATH: `make setup` installs it (scripts/system-packages.sh --test)"
     maximum = written.load_questions()["q1a"].max_points
     downloads = tmp_path / "downloads"
     downloads.mkdir()
@@ -143,12 +153,7 @@ def test_ta_scores_in_the_browser_reach_gradebook_and_feedback(out, tmp_path):
         assert browser.js("document.getElementById('graded-count').textContent") == "0 of 3 graded"
 
         def enter(sid, score, comment=""):
-            browser.js(f"""(() => {{
-                const card = document.querySelector('article.card[data-sid="{sid}"]');
-                const s = card.querySelector('.score-input'); s.value = {json.dumps(score)};
-                s.dispatchEvent(new Event('input'));
-                card.querySelector('.comment-input').value = {json.dumps(comment)};
-            }})()""")
+            enter_score(browser, sid, score, comment)
 
         enter("ann", str(maximum + 1))
         browser.js("document.getElementById('save').click()")

@@ -15,7 +15,16 @@ points scored so far (the gradebook's ``total_with_written``); the maximum is th
 Canvas id, SIS id, email) comes from ``OUT/<id>/intake.json`` when the intake wrote one (from a roster or a course
 site's download); otherwise the submission's id stands in for the SIS User ID, the SID and the name.
 
-Every text cell is one line, guarded against spreadsheet formulas (grader.files.csv_safe).
+Every text cell is one line, guarded against spreadsheet formulas (grader.files.csv_safe). The exports already in
+OUT are rewritten by every grade run and merge (:func:`refresh`).
+
+The columns, checked against the documentation: Canvas's gradebook import reads the layout of Canvas's own export,
+Student, ID, SIS User ID, SIS Login ID, Section, then one column per assignment; any one of the first three finds the
+student, a new assignment column creates the assignment and an imported score replaces Canvas's
+(https://teaching.resources.osu.edu/toolsets/carmencanvas/guides/calculating-final-grades/import-csv-file-carmen-grades,
+columns A to F). We found no Gradescope documentation of a score import; Gradescope keys its roster by a unique email
+per student (https://help.gradescope.com/article/w59nl02vyt-instructor-course-add-members), and the columns here are
+those of Gradescope's own score export (Name, SID, Email, Total Score).
 """
 
 from __future__ import annotations
@@ -33,6 +42,8 @@ from grader.intake import record as intake_record
 from grader.reporting import report, written
 
 FORMATS = ("canvas", "gradescope", "generic")
+# the columns Canvas's gradebook export starts with and its import reads, before one column per assignment
+CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 DEFAULT_ASSIGNMENT = "Neural networks homework"
 RELEASED = ("feedback.html", "feedback.md")
 
@@ -89,7 +100,7 @@ def canvas_csv(totals: list[Total], assignment: str = DEFAULT_ASSIGNMENT) -> str
     """Canvas's gradebook import: Student, ID, SIS User ID, SIS Login ID, Section, the assignment; the row under the
     header gives the points possible."""
     maximum = max((t.max_score for t in totals), default=0.0)
-    rows = [["Student", "ID", "SIS User ID", "SIS Login ID", "Section", csv_safe(assignment)],
+    rows = [[*CANVAS_COLUMNS, csv_safe(assignment)],
             ["    Points Possible", "", "", "", "", report.fmt_points(maximum)]]
     for t in totals:
         rows.append([csv_safe(t.name), csv_safe(t.site_id), csv_safe(t.sis_id or t.student_id), "", "",
@@ -121,6 +132,28 @@ def export(out: Path, fmt: str, assignment: str = DEFAULT_ASSIGNMENT) -> Path:
     path = out / f"{fmt}.csv"
     atomic_write_text(path, canvas_csv(totals, assignment) if fmt == "canvas" else gradescope_csv(totals))
     return path
+
+
+def refresh(out: Path) -> list[Path]:
+    """Rewrite every course-site export already in ``out`` (canvas.csv, gradescope.csv) from the class's record, so
+    that a regrade or a merge never leaves one stale; the Canvas file keeps its assignment column's name. Returns
+    the files rewritten."""
+    out = Path(out)
+    rewritten = []
+    for fmt in ("canvas", "gradescope"):
+        path = out / f"{fmt}.csv"
+        if not path.is_file():
+            continue
+        assignment = DEFAULT_ASSIGNMENT
+        if fmt == "canvas":
+            try:
+                header = next(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))), [])
+            except (OSError, UnicodeDecodeError, csv.Error):
+                header = []
+            if len(header) == len(CANVAS_COLUMNS) + 1 and header[:-1] == list(CANVAS_COLUMNS) and header[-1]:
+                assignment = header[-1]  # as written: csv_safe, applied again, leaves it as it is
+        rewritten.append(export(out, fmt, assignment))
+    return rewritten
 
 
 def release_feedback(out: Path, target: Path) -> list[Path]:

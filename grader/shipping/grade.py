@@ -35,7 +35,7 @@ from grader.files import atomic_swap_dir, atomic_write_text
 from grader.intake import collect as intake_collect
 from grader.intake import options as intake_options
 from grader.intake import submission
-from grader.reporting import report, similarity, written
+from grader.reporting import export, report, similarity, written
 from grader.reporting.report import fmt_points
 from grader.running import budget, sandbox, slots
 from nnkit import __version__
@@ -337,7 +337,8 @@ SANDBOX_SUMMARY = {"bubblewrap": "bubblewrap", "landlock": "Landlock and seccomp
 
 def write_class_outputs(out: Path, manual_scores: Path | None = None) -> tuple[list[Path], int]:
     """Rebuild the class's outputs from every submission graded into ``out``: each feedback (with the written
-    scores stored in ``out``), gradebook.csv, junit.xml, the written-answer pages and similarity.html. A new
+    scores stored in ``out``), gradebook.csv, junit.xml, the written-answer pages, similarity.html and the
+    course-site exports already in ``out`` (grader.reporting.export.refresh). A new
     ``manual_scores`` CSV is merged into the stored scores first. Returns (the class files written, the number of
     flagged similarity pairs)."""
     dirs = graded_dirs(out)
@@ -357,7 +358,7 @@ def write_class_outputs(out: Path, manual_scores: Path | None = None) -> tuple[l
               file=sys.stderr)
     path, flagged = similarity.write_similarity_counted(
         out, {d.name: d / "submission" for d in dirs if (d / "submission").is_dir()}, registry.REPO / "assignments")
-    return [*pages, path], flagged
+    return [*pages, path, *export.refresh(out)], flagged
 
 
 def graded_dirs(out: Path) -> list[Path]:

@@ -36,6 +36,16 @@ and a placeholder results.json says so, unless ``NNKIT_RUN_STUDENT_CODE_UNSANDBO
 
 If the grader produces no results.json for the submission, ``run`` still writes one (score 0, an apology, the error
 in ``extra_data``), as Gradescope's best practices ask, and exits 1.
+
+Written answers: when the submission holds notebooks, results.json's top-level ``output`` becomes HTML
+(``"output_format": "html"``, one of the formats Gradescope's specification lists for ``output``: text, html,
+simple_format, md and ansi; https://gradescope-autograders.readthedocs.io/en/latest/specs/#output-string-formatting)
+holding the grader's own text, then every answer cell (tagged ``answer:<id>``) of every notebook, so that a TA
+grading the written questions on Gradescope reads the answer beside Gradescope's rubric. The answers are rendered as
+the TAs' pages render them (:func:`grader.reporting.written.render_markdown`: raw HTML shown as text, math as
+whitelisted MathML, links as text, only pasted images) and bounded (:data:`ANSWER_CHARS` per answer,
+:data:`OUTPUT_CHARS` in all). The bundle holds no reference notebooks, so an answer cell a student deleted is not
+listed; the section names the notebooks handed in and those missing.
 """
 
 from __future__ import annotations
@@ -47,6 +57,7 @@ import os
 import shutil
 import subprocess
 import sys
+from html import escape
 from pathlib import Path
 
 from grader import registry
@@ -54,6 +65,7 @@ from grader.files import atomic_write_text, write_zip
 from grader.reporting import report
 from grader.running import sandbox
 from nnkit import __version__
+from nnkit.cells import ANSWER_TAG, PLACEHOLDER
 
 REPO = registry.REPO
 STUDENT = "submission"
@@ -114,6 +126,80 @@ def build(out: Path, repo: Path = REPO) -> list[str]:
         raise BundleError(f"no hidden checks found for {', '.join(lacking)} (questions/<stem>/hidden/checks.py)")
     write_zip(Path(out), {name: src.read_bytes() for src, name in files}, {name for _, name in SCRIPTS})
     return [name for _, name in files]
+
+
+# bounds of the written answers in results.json: the Markdown of one answer shown, one answer's HTML (pasted images
+# are dropped past it), and the whole output
+ANSWER_CHARS = 20_000
+ANSWER_HTML_CHARS = 200_000
+OUTPUT_CHARS = 1_000_000
+
+
+def _answer_cells(answers: dict, stem: str) -> list[tuple[str, str, dict]]:
+    """``(answer id, Markdown, attachments)`` of every tagged answer cell of ``stem``'s notebook, in order."""
+    cells = answers.get(stem)
+    found = []
+    for cell in cells if isinstance(cells, list) else []:
+        if not isinstance(cell, dict) or not isinstance(cell.get("source"), str):
+            continue
+        tags = [t for t in cell.get("tags") or [] if isinstance(t, str) and t.startswith(ANSWER_TAG)]
+        attachments = cell.get("attachments") if isinstance(cell.get("attachments"), dict) else {}
+        text = "\n".join(line for line in cell["source"].splitlines() if line.strip() != PLACEHOLDER).strip("\n")
+        found += [(tag[len(ANSWER_TAG):], text, attachments) for tag in tags[:1]]
+    return found
+
+
+def _answer_html(key: str, stem: str, text: str, attachments: dict) -> str:
+    from grader.reporting.written import render_markdown  # only when a notebook was handed in
+
+    title = registry.by_stem(stem).parts.get(key, "")
+    head = f"<h3>{escape(key.upper())}{': ' + escape(title) if title else ''}</h3>\n"
+    if not text.strip():
+        return head + "<p><em>No answer: the answer cell is empty (or still holds the placeholder).</em></p>\n"
+    note = ""
+    if len(text) > ANSWER_CHARS:
+        note = (f"<p><em>Only the first {ANSWER_CHARS:,} of {len(text):,} characters are shown; the whole answer "
+                f"is in the submitted notebook.</em></p>\n")
+        text = text[:ANSWER_CHARS]
+    body = render_markdown(text, attachments)
+    if len(body) > ANSWER_HTML_CHARS and attachments:
+        body = render_markdown(text)
+        note += "<p><em>Its pasted images are too large to show here; they are in the submitted notebook.</em></p>\n"
+    if len(body) > ANSWER_HTML_CHARS:
+        body = f"<pre>{escape(text[:ANSWER_HTML_CHARS // 8])}</pre>"
+        note += "<p><em>Shown as plain text: rendered, it would be too large.</em></p>\n"
+    return head + note + body + "\n"
+
+
+def written_section(sub_dir: Path) -> str:
+    """The written answers the grader kept for ``sub_dir`` (``answers.json``) as HTML for results.json's ``output``,
+    or ``""`` when the submission holds no notebook."""
+    try:
+        answers = json.loads((Path(sub_dir) / "answers.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(answers, dict):
+        return ""
+    handed_in = [stem for stem in registry.stems() if isinstance(answers.get(stem), list) and answers[stem]]
+    if not handed_in:
+        return ""
+    parts = ["<h2>Written answers</h2>\n",
+             f"<p>Notebooks handed in: {escape(', '.join(f'{s}.ipynb' for s in handed_in))}"
+             + (f"; none for {escape(', '.join(s for s in registry.stems() if s not in handed_in))}"
+                if len(handed_in) < len(registry.stems()) else "") + ".</p>\n"]
+    size = sum(map(len, parts))
+    pending = [(key, stem, text, att) for stem in handed_in for key, text, att in _answer_cells(answers, stem)]
+    for n, (key, stem, text, attachments) in enumerate(pending):
+        html = _answer_html(key, stem, text, attachments)
+        if size + len(html) > OUTPUT_CHARS:
+            parts.append(f"<p><em>{len(pending) - n} more answer(s) not shown, to keep this page small: they are "
+                         f"in the submitted notebooks.</em></p>\n")
+            break
+        parts.append(html)
+        size += len(html)
+    if not pending:
+        parts.append("<p><em>The notebooks hold no answer cell (no cell tagged answer:...).</em></p>\n")
+    return "".join(parts)
 
 
 def _failure_results(message: str, detail: str) -> dict:
@@ -185,6 +271,10 @@ def run(root: Path) -> int:
         atomic_write_text(results_path, json.dumps(results, indent=1))
         return 1
     meta, _ = report.load_meta(out / STUDENT)
+    section = written_section(out / STUDENT)
+    if section:  # the grader's text, then the answers, as one HTML page
+        results["output"] = f"<pre>{escape(results.get('output', ''))}</pre>\n{section}"
+        results["output_format"] = "html"
     extra = results.setdefault("extra_data", {})
     extra["nnkit"] = {"kit_version": __version__, "sandboxed": meta.get("sandboxed"), "sandbox": meta.get("sandbox"),
                       "sandbox_problem": problem, "grader_exit_status": status}

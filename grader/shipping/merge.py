@@ -1,8 +1,12 @@
-"""Combine the outputs of sharded grading runs: ``python -m grader.shipping.merge --out grades shard1/ shard2/ ...``.
+"""Combine the outputs of sharded grading runs: ``nnkit merge --out grades shard1/ shard2/ ...``.
 
-Each shard directory is what ``make grade SHARD=i/n OUT=...`` wrote. Submission directories are copied (a student
-found in two shards is an error: the shards overlap), then gradebook.csv and junit.xml are written for the whole
-class, exactly as a single run would write them.
+Each shard directory is what ``make grade SHARD=i/n OUT=...`` wrote. Its submission directories are copied into OUT
+(a student found in two shards is an error: the shards overlap), replacing OUT's earlier copy of the same student;
+every other submission already graded into OUT stays, and so do the TA scores and comments kept in OUT; those a
+shard kept are added where OUT holds none for that answer. Then the class outputs are rebuilt from the whole of OUT
+by the code a grade run uses (:func:`grader.shipping.grade.write_class_outputs`: feedback, gradebook.csv, junit.xml,
+the written-answer pages, similarity.html and any course-site export already in OUT), so a merge writes exactly
+what one run would.
 """
 
 from __future__ import annotations
@@ -12,16 +16,22 @@ import shutil
 import sys
 from pathlib import Path
 
-from grader.reporting import report
+from grader.reporting import written
 from grader.shipping import shards as shard_records
 
 
 def submission_dirs(out: Path) -> list[Path]:
-    return sorted(p for p in out.iterdir()
-                  if p.is_dir() and not p.name.startswith(".") and (p / "results.json").exists())
+    """The graded submissions in a grading output (a shard's or OUT)."""
+    from grader.shipping.grade import graded_dirs
+
+    return graded_dirs(out)
 
 
 def merge(shards: list[Path], out: Path) -> list[Path]:
+    """Copy the shards' submissions into ``out``, keep the TA scores, rebuild the class outputs; return every
+    submission graded into ``out`` (those of the shards and those ``out`` held before)."""
+    from grader.shipping.grade import write_class_outputs
+
     out.mkdir(parents=True, exist_ok=True)
     seen: dict[str, Path] = {}
     for shard in shards:
@@ -29,18 +39,36 @@ def merge(shards: list[Path], out: Path) -> list[Path]:
             if sub.name in seen:
                 raise SystemExit(f"error: {sub.name} is in both {seen[sub.name]} and {shard}: the shards overlap")
             seen[sub.name] = shard
-            target = out / sub.name
-            if target.resolve() != sub.resolve():
-                tmp = out / f".merge-{sub.name}"
-                shutil.rmtree(tmp, ignore_errors=True)
-                shutil.copytree(sub, tmp)
-                if target.exists():
-                    shutil.rmtree(target)
-                tmp.rename(target)
-    subs = [out / name for name in sorted(seen)]
-    report.write_gradebook(out, subs)
-    report.write_junit(out, subs)
-    return subs
+    for name, shard in seen.items():
+        sub, target = shard / name, out / name
+        if target.resolve() != sub.resolve():
+            tmp = out / f".merge-{name}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(sub, tmp)
+            if target.exists():
+                shutil.rmtree(target)
+            tmp.rename(target)
+    _keep_ta_scores([s for s in shards if s.resolve() != out.resolve()], out)
+    write_class_outputs(out)
+    return submission_dirs(out)
+
+
+def _keep_ta_scores(shards: list[Path], out: Path) -> None:
+    """Add the TA scores and comments a shard kept (one graded with --manual-scores) to those kept in ``out``; where
+    both hold one for the same answer, ``out``'s stays."""
+    kept = [shard for shard in shards if (shard / written.WRITTEN_DIR / written.STORE).is_file()]
+    if not kept:
+        return
+    questions = written.load_questions()
+    sheet = written.stored_sheet(out, questions)
+    for shard in kept:
+        theirs = written.stored_sheet(shard, questions)
+        for mine, other in ((sheet.scores, theirs.scores), (sheet.comments, theirs.comments)):
+            for sid, values in other.items():
+                for key, value in values.items():
+                    mine.setdefault(sid, {}).setdefault(key, value)
+    (out / written.WRITTEN_DIR).mkdir(parents=True, exist_ok=True)
+    written.write_sheet(out / written.WRITTEN_DIR / written.STORE, sheet, questions)
 
 
 def refuse_unfinished(shards: list[Path], n: int, run: str | None) -> bool:
@@ -67,8 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"error: not a directory: {', '.join(map(str, missing))}", file=sys.stderr)
         return 2
-    subs = merge(args.shards, args.out)
-    print(f"merged {len(subs)} submissions from {len(args.shards)} shards into {args.out}")
+    try:
+        subs = merge(args.shards, args.out)
+    except (written.ManualScoresError, written.RubricError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"merged {len(args.shards)} shards into {args.out}, which now holds {len(subs)} graded submission"
+          f"{'s' * (len(subs) != 1)}")
     return 0
 
 
