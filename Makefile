@@ -68,8 +68,8 @@ clean: ## remove .venv, the grading output and the built bundles
 	rm -rf .venv $(OUT) dist build .pytest_cache
 
 RUNS ?= 3
-bench: $(STAMP) ## medians over RUNS runs: grader, batch, cached re-grade, Q3, Q4 into bench/results.{json,md}
-	$(PY) bench/run.py --runs $(RUNS)
+bench: $(STAMP) ## medians over RUNS runs: grader, batch, cache, Q3, Q4, class of CLASS_SIZE, outputs into bench/results.{json,md}
+	$(PY) bench/run.py --runs $(RUNS) $(if $(CLASS_SIZE),--class-size $(CLASS_SIZE))
 
 gradescope: $(STAMP) ## dist/gradescope-autograder.zip: the grader with its hidden checks, no solutions
 	$(NNKIT) gradescope build --out dist/gradescope-autograder.zip

@@ -3,6 +3,7 @@
     python bench/run.py --runs 3                      # everything, into bench/results.json and bench/results.md
     python bench/run.py --runs 3 --only grader,cache  # some parts (grader, batch, cache, q3, q4)
     python bench/run.py --smoke --out /tmp/b          # 1 run, q1/q2-only submissions, no training (tests the plumbing)
+    python bench/run.py --only class,outputs          # the class benchmark of issue 15 (bench/class_bench.py)
 
 Every figure is the median over ``--runs`` runs with its min and max. The machine may be shared, so the load average
 is recorded before and after each part, and ratios compare runs made in the same invocation. Results are rewritten
@@ -40,6 +41,8 @@ import threading
 import time
 from pathlib import Path
 
+import class_bench
+
 from grader import registry
 from grader.checking.command import checks_command
 from nnkit import __version__
@@ -47,7 +50,8 @@ from nnkit import __version__
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "submissions"
 STEMS = registry.stems()
-PARTS = ("grader", "whole", "cache", "batch", "q4", "q3")  # cheapest first, so a short run still reports something
+# cheapest first, so a short run still reports something; outputs after class, whose graded class it reuses
+PARTS = ("grader", "whole", "cache", "batch", "q4", "q3", "class", "outputs")
 COPY_OF = "missing_sigmoid_derivative"
 
 TARGETS = {
@@ -58,6 +62,8 @@ TARGETS = {
     "batch_speedup": 1.7,          # J=2 over J=1
     "q3_speedup": 4.0,             # handout recipe time / reference time, at equal or better accuracy
     "q4_speedup": 1.8,             # transcription time / reference time
+    "class_outputs_1000": class_bench.OUTPUTS_TARGET,  # class-level outputs of 1,000 submissions, s
+    "class_overhead_ratio": 0.10,  # (CPU - student code CPU) / student code CPU in a class run
 }
 
 
@@ -478,6 +484,25 @@ def targets(parts: dict) -> list[dict]:
                 f"{v:.2f}x (paired median {m['speedup_paired']['median']:.2f}x); output "
                 f"{'identical' if m['outputs_identical'] else 'DIFFERENT'}",
                 v >= TARGETS["q4_speedup"] and m["outputs_identical"])
+    cl = parts.get("class")
+    if cl:
+        for j, r in cl["jobs"].items():
+            v = r["overhead_ratio"]
+            add(f"class of {cl['class_size']}, J={j}: CPU beyond the student code's", f"<= {TARGETS['class_overhead_ratio']:.0%}",
+                "n/a" if v is None else f"{v:.0%} of {r['student_code_cpu']:.0f} s",
+                v is not None and v <= TARGETS["class_overhead_ratio"],
+                "--skip-training" if cl["skip_training"] else "with training")
+            stops = r["budget_stops"] + r["killed_at_limit"] + r["worker_timeouts"] + r["worker_cpu_limit"] + r[
+                "submission_timeouts"]
+            add(f"class of {cl['class_size']}, J={j}: budget stops and timeouts", "0", str(stops), stops == 0)
+    o = parts.get("outputs")
+    if o:
+        last = o["sizes"][-1]
+        v = last["seconds"]["median"]
+        add(f"class-level outputs of {last['submissions']} synthetic submissions",
+            f"<= {TARGETS['class_outputs_1000']:g} s at 1000, about linear", f"{v:.1f} s; growth {o['growth_ratio']:.2f}x "
+            f"for {o['size_ratio']:g}x the submissions", v <= TARGETS["class_outputs_1000"]
+            and o["growth_ratio"] <= 1.5 * o["size_ratio"])
     return rows
 
 
@@ -559,6 +584,10 @@ def markdown(res: dict) -> str:
                      f"{m['speedup_ratio_of_medians']:.2f}x | {fmt(m['speedup_paired'], 'x')} | "
                      f"{'identical' if m['outputs_identical'] else 'DIFFERENT'} |")
         L.append("")
+    if "class" in p:
+        L += class_markdown(p["class"])
+    if "outputs" in p:
+        L += outputs_markdown(p["outputs"])
     if res.get("errors"):
         L += ["## Parts that failed", ""] + [f"- {k}: {v.splitlines()[0] if v else ''}" for k, v in res["errors"].items()] + [""]
     if res.get("notes"):
@@ -566,8 +595,67 @@ def markdown(res: dict) -> str:
     return "\n".join(L)
 
 
+def class_markdown(cl: dict) -> list[str]:
+    L = ["## Class benchmark: a generated class graded at J=1 and J=2", "",
+         f"{cl['class_size']} submissions written by `bench/class_bench.py` (profiles in results.json: Q3 mostly the "
+         f"handout's recipe, Q4 mostly the handout's per-sample step, some mistakes), graded"
+         + (" with --skip-training" if cl["skip_training"] else " with training") + ". CPU = RUSAGE_CHILDREN + the "
+         "sandboxed workers polled from /proc. Student code CPU = each worker's CPU as record.json keeps it, minus "
+         "an empty worker's of the same question (" + ", ".join(f"{s} {c:.2f} s" for s, c in
+                                                                cl["empty_worker_cpu"].items()) + "). Overhead "
+         "ratio = (CPU - student code CPU) / student code CPU; per submission, CPU = its pytest process (with the "
+         "children it reaped) + its workers.", "",
+         "| J | wall | CPU | student code CPU | overhead ratio | per submission (median, min-max) | submissions / "
+         "minute | budget stops | killed at the limit | worker timeouts | CPU-limit kills | submission timeouts |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for j, r in cl["jobs"].items():
+        ps = r["per_submission_overhead_ratio"]
+        L.append(f"| {j} | {r['wall']:.1f} s | {r['cpu']:.1f} s | {r['student_code_cpu']:.1f} s | "
+                 f"{'n/a' if r['overhead_ratio'] is None else format(r['overhead_ratio'], '.2f')} | "
+                 f"{'n/a' if ps is None else fmt(ps, '')} | {r['submissions_per_minute']:.2f} | {r['budget_stops']} | "
+                 f"{r['killed_at_limit']} | {r['worker_timeouts']} | {r['worker_cpu_limit']} | "
+                 f"{r['submission_timeouts']} |")
+    L += ["", "Command per J: " + "; ".join(f"`{r['command']}`" for r in cl["jobs"].values()), ""]
+    return L
+
+
+def outputs_markdown(o: dict) -> list[str]:
+    comps = sorted({k for r in o["sizes"] for k in r["components"]})
+    L = ["## Class-level outputs on synthetic submissions", "",
+         f"`grade.write_class_outputs` on fabricated OUT folders (templates: {o['templates_from']}). Seconds per "
+         f"size, and split by component (medians).", "",
+         "| submissions | seconds | CPU seconds | per submission | flagged pairs | " + " | ".join(comps) + " |",
+         "|---|---|---|---|---|" + "---|" * len(comps)]
+    for r in o["sizes"]:
+        L.append(f"| {r['submissions']} | {fmt(r['seconds'])} | {fmt(r['cpu_seconds'])} | "
+                 f"{1000 * r['seconds']['median'] / r['submissions']:.1f} ms"
+                 f" | {r['flagged_pairs']} | " + " | ".join(f"{r['components'].get(k, 0):.2f} s" for k in comps) + " |")
+    L += ["", f"Growth: {o['growth_ratio']:.2f}x the time ({o['cpu_growth_ratio']:.2f}x the CPU) for "
+          f"{o['size_ratio']:g}x the submissions (target under "
+          f"{o['target_seconds']:g} s at 1,000, about linear).", ""]
+    return L
+
+
 def log(msg: str) -> None:
     print(f"[{datetime.datetime.now():%H:%M:%S}] {msg}", flush=True)
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def jobs_list(text: str) -> list[int]:
+    """``"1,2"`` as ``[1, 2]``: positive whole numbers, each once."""
+    values = [positive(t.strip()) for t in text.split(",") if t.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive whole numbers, got {text!r}")
+    return list(dict.fromkeys(values))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -586,6 +674,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep the other parts of the results.json already in --out (to add or redo parts)")
     parser.add_argument("--render", action="store_true",
                         help="only rewrite results.md from the results.json in --out (e.g. after editing --notes)")
+    parser.add_argument("--class-size", type=positive, default=20,
+                        help="submissions in the class part (default 20)")
+    parser.add_argument("--jobs", type=jobs_list, default=[1, 2],
+                        help="comma-separated J values the class part grades at (default 1,2)")
+    parser.add_argument("--skip-training", action="store_true",
+                        help="class part without the training checks (a plumbing run)")
+    parser.add_argument("--sizes", type=jobs_list, default=list(class_bench.DEFAULT_SIZES),
+                        help="class sizes the outputs part fabricates and times (default 125,250,500,1000)")
+    parser.add_argument("--templates", type=Path, metavar="OUT",
+                        help="outputs part: a graded OUT folder whose submissions the synthetic class is made from")
     parser.add_argument("--smoke", action="store_true",
                         help="test the plumbing: 1 run, q1/q2-only submissions, no training, parts grader,batch,cache")
     args = parser.parse_args(argv)
@@ -631,7 +729,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-work-"))
     work.mkdir(parents=True, exist_ok=True)
-    funcs = {"grader": part_grader, "whole": part_whole, "batch": part_batch, "cache": part_cache, "q3": part_q3, "q4": part_q4}
+    funcs = {"grader": part_grader, "whole": part_whole, "batch": part_batch, "cache": part_cache, "q3": part_q3,
+             "q4": part_q4, "class": class_bench.part_class, "outputs": class_bench.part_outputs}
     try:
         for part in [p for p in PARTS if p in parts]:
             before = load_average()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import base64
 import csv
+import functools
 import io
 import json
 import math
@@ -61,8 +62,14 @@ def gradebook_header() -> tuple[str, ...]:
 
 def results_validator() -> jsonschema.protocols.Validator:
     """The results.json schema with its stems filled in from the registry."""
+    return _validator(tuple(registry.stems()))
+
+
+@functools.lru_cache(maxsize=4)
+def _validator(stems: tuple[str, ...]) -> jsonschema.protocols.Validator:
+    # built once per process: checking the schema itself costs ~0.1 s, which a class of 1,000 paid three times each
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    schema["$defs"]["stem"]["enum"] = list(registry.stems())  # the questions are the registry's, not the file's
+    schema["$defs"]["stem"]["enum"] = list(stems)  # the questions are the registry's, not the file's
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)
