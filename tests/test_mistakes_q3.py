@@ -16,7 +16,8 @@ CRASH = "calling train_model(build_model(), <training data>) failed"
 LAYERS = REF[REF.index("    model = keras.Sequential(["):REF.index("    ])\n") + len("    ])\n")]  # the layer list
 OPTIMIZER = "optimizer=keras.optimizers.Adam(learning_rate=1e-3)"
 LOSS = 'loss="sparse_categorical_crossentropy"'
-FIT = "    history = model.fit(x_train, y_train, batch_size=512, epochs=40, validation_split=0.1, verbose=2)\n"
+FIT = ("    history = model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, validation_split=0.1,\n"
+       "                        callbacks=[WarmupCosine()], verbose=2)\n")
 
 
 def output(results: dict, name: str) -> str:
@@ -98,7 +99,7 @@ def test_too_few_epochs_is_named_and_from_logits_after_softmax_is_accepted(grade
     """One epoch of training falls short of 88%, and the hint says how many epochs ran. from_logits=True after the
     softmax layer is not a mistake here: Keras's TensorFlow backend then takes the softmax's input as the logits."""
     source = mutate(REF, LOSS, "loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)")
-    source = mutate(source, FIT, FIT.replace("epochs=40", "epochs=1"))
+    source = mutate(source, FIT, FIT.replace("epochs=epochs", "epochs=1"))
     results = grade_source(STEM, source, training=True, hidden=False)
     assert not failed(results) & BUILD_CHECKS
     trained = output(results, TRAINED)
