@@ -278,17 +278,15 @@ def student_cpu(out: Path, empty: dict[str, float]) -> dict[str, dict]:
     return per
 
 
-class SubmissionCpu:
-    """Polls /proc: the CPU (own + reaped children) of each submission's pytest process, keyed by student id."""
+class Polling:
+    """Calls ``sample()`` every ``period`` seconds from a thread while the ``with`` block runs (bench/run.py's
+    ProcPoller is one too)."""
 
-    WORK = re.compile(r"/\.work-([^/\x00]+)-[a-z0-9_]{8}/record\.json")  # grade.py's mkdtemp, --record
-
-    def __init__(self, root_pid: int, period: float = 0.1):
+    def __init__(self, period: float):
         import os
         import threading
 
-        self.root, self.period = root_pid, period
-        self.cpu: dict[int, tuple[str, float]] = {}
+        self.period = period
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._tick = os.sysconf("SC_CLK_TCK")
@@ -305,6 +303,20 @@ class SubmissionCpu:
         while not self._stop.is_set():
             self.sample()
             self._stop.wait(self.period)
+
+    def sample(self):
+        raise NotImplementedError
+
+
+class SubmissionCpu(Polling):
+    """Polls /proc: the CPU (own + reaped children) of each submission's pytest process, keyed by student id."""
+
+    WORK = re.compile(r"/\.work-([^/\x00]+)-[a-z0-9_]{8}/record\.json")  # grade.py's mkdtemp, --record
+
+    def __init__(self, root_pid: int, period: float = 0.1):
+        super().__init__(period)
+        self.root = root_pid
+        self.cpu: dict[int, tuple[str, float]] = {}
 
     def sample(self):
         import os

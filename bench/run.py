@@ -37,7 +37,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -82,29 +81,14 @@ def children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-class ProcPoller:
+class ProcPoller(class_bench.Polling):
     """Polls /proc for the descendants of one process: peak VmHWM per kind, last CPU seconds of the workers."""
 
     def __init__(self, pid: int, period: float = 0.05):
-        self.pid, self.period = pid, period
+        super().__init__(period)
+        self.pid = pid
         self.peak_kb = {"worker": 0, "root": 0}
         self.worker_cpu: dict[int, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._tick = os.sysconf("SC_CLK_TCK")
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    def _loop(self):
-        while not self._stop.is_set():
-            self.sample()
-            self._stop.wait(self.period)
 
     def sample(self):
         parents = {}
