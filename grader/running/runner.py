@@ -27,6 +27,7 @@ MAX_STREAM_CHARS = 64000
 NNKIT = RUNNING.parents[1] / "nnkit"
 # the worker and what it imports, mounted read-only at /kit in the sandbox
 WORKER_FILES = ("worker.py", "kinds.py", "protocol.py")
+LIBRARY = "/kit/nnkit"
 
 
 class StudentFailure(AssertionError):
@@ -182,9 +183,9 @@ def _run_calls(submission_root, stem, group, calls, limits, preload, require_san
             str(job): "/job",
             str(submission_root): "/submission",
             **{str(RUNNING / name): f"/kit/{name}" for name in WORKER_FILES},
-            # the kit's shared library (loader, gradient check) is part of the student bundle; bound at its own
-            # path so the editable install finds it
-            str(NNKIT): str(NNKIT),
+            # the kit's shared library (loader, gradient check) is part of the student bundle; the worker imports
+            # it from there (NNKIT_LIBRARY), whatever an installed or editable copy elsewhere would resolve to
+            str(NNKIT): LIBRARY,
         }
         argv = [sys.executable, "-E", "-s", "-B", "/kit/worker.py", "/job", f"/submission/{student.name}"]
         raw = sandbox.run_sandboxed(argv, ro_binds=binds, env=env, limits=limits,
@@ -304,6 +305,7 @@ def worker_env() -> dict[str, str]:
         "CUDA_VISIBLE_DEVICES": "",
         "KERAS_BACKEND": "tensorflow",
         "MPLBACKEND": "Agg",
+        "NNKIT_LIBRARY": LIBRARY,
         # fixed thread counts: the same results on every machine, and TensorFlow's threads stay under the
         # sandbox's process limit on many-core hosts
         "OMP_NUM_THREADS": "2",
