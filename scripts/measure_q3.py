@@ -213,7 +213,7 @@ def report(results: list[dict], command: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2, 3, 4])
     parser.add_argument("--repeats", type=int, default=1, help="runs per seed and setting (2+ tests reproducibility)")
     parser.add_argument("--op-determinism", choices=("off", "on", "both"), default="off",
                         help="tf.config.experimental.enable_op_determinism() in the workers (default off)")
@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.report_only:
         jobs = []
     elif args.handout:
-        jobs += [{"recipe": "handout", "seed": seed, "repeat": 0, "op_determinism": False, **threads}
+        jobs += [{"recipe": "handout", "seed": seed, "repeat": 0, "op_determinism": False, "mix": args.mix, **threads}
                  for seed in args.handout_seeds]
     session = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     command = "python scripts/measure_q3.py " + " ".join(argv if argv is not None else sys.argv[1:])

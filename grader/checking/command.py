@@ -23,9 +23,10 @@ def check_files(questions, hidden: bool = True) -> list[Path]:
 def checks_command(questions, submission: Path, record: Path, *, info: Path | None = None,
                    artifacts: Path | None = None, hidden: bool = True, training: bool = True,
                    require_sandbox: bool = False) -> list[str]:
-    """``python -m pytest ...`` grading the prepared ``submission`` folder on ``questions`` (registry entries),
+    """``python -m grader.checking.launch ...`` (pytest, set up by :mod:`grader.checking.launch`) grading the
+    prepared ``submission`` folder on ``questions`` (registry entries),
     recording every check's result in ``record``."""
-    cmd = [sys.executable, "-m", "pytest", *pytest_args(check_files(questions, hidden)),
+    cmd = [sys.executable, "-m", "grader.checking.launch", *pytest_args(check_files(questions, hidden)),
            "--submission", str(submission), "--record", str(record)]
     if info is not None:
         cmd += ["--submission-info", str(info)]

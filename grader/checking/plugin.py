@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 import traceback
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -44,6 +46,9 @@ GROUP_LIMITS = {
 # cores (load 4.6), Q3's two (which import TensorFlow) 15.4 s of it.
 SHARED_BUDGETS = {"main": (90.0, 150.0)}
 MIN_GRANT = 2.0  # less than this cannot start a worker and import numpy
+# A worker started beside others with less than its sequential grant gets at least this (Workers._grant): some
+# times what any of the reference's workers takes on loaded cores (Q3's, which import TensorFlow: 8.5 s)
+PROVISIONAL_MIN = 25.0
 
 
 def pytest_addoption(parser):
@@ -100,18 +105,57 @@ def stem_of(module) -> str:
     return question.stem if question else ""
 
 
+# How many of the ``AHEAD_GROUPS`` workers run at once, started ahead of the checks that read them (Workers.start_ahead).
+AHEAD = 2
+AHEAD_GROUPS = ("main",)
+
+
 class Workers:
-    """Runs each question's worker once, on first use, with the calls all its collected checks declared."""
+    """Runs each question's worker once, with the calls all its collected checks declared.
+
+    The workers of ``AHEAD_GROUPS`` are started ahead, in the order the checks will read them, ``AHEAD`` at a time,
+    while the trusted side runs checks: a check waits only for the worker it reads. Running side by side does not
+    change what a worker is given (:meth:`_grant`): a worker ends as it would have if the workers had run one after
+    another, each granted what the wall-clock budgets had left. Training workers start when their check asks (they
+    have training slots of their own, :mod:`grader.running.slots`).
+    """
 
     def __init__(self, config, items):
         self.config = config
         self.items = items
-        self.runs: dict[tuple[str, str], WorkerRun] = {}
+        self.runs: dict[tuple[str, str, bool], WorkerRun] = {}
         info_path = config.getoption("--submission-info")
         self.info = json.loads(Path(info_path).read_text()) if info_path else {}
         sub = config.getoption("--submission")
         self.root = Path(sub) if sub else None
         self.budget = WallBudget()
+        self._ahead: dict[tuple[str, str, bool], Future] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._changed = threading.Condition()
+        self._running: dict[tuple[str, str, bool], float] = {}  # worker -> the wall time it was granted
+        self._queue: list[tuple[str, str, bool]] = []  # the workers started ahead, in check order
+        self._taken: set[tuple[str, str, bool]] = set()  # those of them granted (or refused) their budget
+
+    def start_ahead(self) -> None:
+        """Queue the ``AHEAD_GROUPS`` workers of the collected checks, in collection order."""
+        keys = []
+        for item in self.items:
+            mod = item.module
+            for group in AHEAD_GROUPS:
+                key = (stem_of(mod), group, is_hidden(mod))
+                if key not in keys and any(c.group == group for c in getattr(mod, "CALLS", [])):
+                    keys.append(key)
+        if not keys:
+            return
+        self._queue = keys
+        self._pool = ThreadPoolExecutor(max_workers=AHEAD, thread_name_prefix="nnkit-ahead")
+        for key in keys:
+            self._ahead[key] = self._pool.submit(self._run, *key)
+
+    def close(self) -> None:
+        """Drop the workers no check read (a deselected or stopped session) and wait for those running."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def calls_for(self, stem: str, group: str, hidden: bool = False) -> list[Call]:
         calls: dict[str, Call] = {}
@@ -134,11 +178,63 @@ class Workers:
         # code read from its job) must never carry a hidden input.
         key = (stem, group, hidden)
         if key not in self.runs:
-            self.runs[key] = self._run(stem, group, hidden)
-            self.runs[key].hidden = hidden
+            future = self._ahead.get(key)
+            self.runs[key] = future.result() if future is not None and not future.cancelled() else \
+                self._run(stem, group, hidden)
         return self.runs[key]
 
     def _run(self, stem, group, hidden) -> WorkerRun:
+        try:
+            run = self._start(stem, group, hidden)
+        finally:
+            self._pass_turn((stem, group, hidden))  # also when it failed before taking its turn
+        run.hidden = hidden
+        return run
+
+    def _grant(self, key, alone: bool = False) -> tuple[sandbox.Limits, str, bool]:
+        """Wait until ``key``'s worker may start; its limits, a refusal, and whether the grant is provisional.
+
+        Beside running workers, a worker gets what the budgets would leave it if they used all they were granted.
+        If that is its whole sequential grant, it starts; if it is less but at least ``PROVISIONAL_MIN``, it starts
+        provisionally: should it time out, :meth:`_start` runs it again alone with the sequential grant. Otherwise,
+        and always when ``alone``, it waits for the others to finish."""
+        stem, group, _ = key
+        with self._changed:
+            while not self._my_turn(key):
+                self._changed.wait()
+            while True:
+                limits, refusal = self.budget.grant(stem, group)
+                provisional = False
+                if not self._running:
+                    break
+                if not alone and not refusal:
+                    reserved = WallBudget(self.budget.shared)
+                    reserved.used = dict(self.budget.used)
+                    for (other_stem, other_group, _), seconds in self._running.items():
+                        reserved.add(other_stem, other_group, seconds)
+                    worst, worst_refusal = reserved.grant(stem, group)
+                    if not worst_refusal and worst.timeout >= min(limits.timeout, PROVISIONAL_MIN):
+                        provisional = worst.timeout < limits.timeout
+                        limits = worst
+                        break
+                self._changed.wait()
+            self._running[key] = limits.timeout
+            self._pass_turn(key)
+            return limits, refusal, provisional
+
+    def _my_turn(self, key) -> bool:
+        """Workers started ahead take their budgets in check order, as they would one after another."""
+        if key not in self._queue:
+            return True
+        return all(k in self._taken for k in self._queue[:self._queue.index(key)])
+
+    def _pass_turn(self, key) -> None:
+        with self._changed:
+            self._taken.add(key)
+            self._changed.notify_all()
+
+    def _unstarted(self, stem, group) -> WorkerRun | None:
+        """The run of a worker that cannot start (no submission, the question's file missing or unreadable)."""
         error = (self.info.get(stem) or {}).get("error", "")
         if self.root is None:
             return WorkerRun(stem, group, ok=False, reason="no --submission given")
@@ -147,16 +243,39 @@ class Workers:
         if not (self.root / f"{stem}.py").is_file():
             return WorkerRun(stem, group, ok=False,
                              reason=f"{stem}.py (or {stem}.ipynb) was not found in the submission")
+        return None
+
+    def _finish(self, key, run: WorkerRun | None, limits: sandbox.Limits) -> None:
+        """``key``'s worker is done; ``run`` is charged to the budgets unless None (a provisional run timed out)."""
+        with self._changed:
+            self._running.pop(key, None)
+            if run is not None:
+                self.budget.charge(key[0], key[1], run, limits)
+            self._changed.notify_all()
+
+    def _start(self, stem, group, hidden) -> WorkerRun:
+        key = (stem, group, hidden)
+        if (unstarted := self._unstarted(stem, group)) is not None:
+            return unstarted
         calls = self.calls_for(stem, group, hidden)
         question = registry.by_stem(stem)
-        limits, refusal = self.budget.grant(stem, group)
-        if refusal:
-            return WorkerRun(stem, group, ok=False, reason=refusal)
-        run = run_calls(self.root, stem, group, calls, limits, preload=question.preload,
-                        require_sandbox=self.config.getoption("--require-sandbox"),
-                        forbid=(question.forbid_imports, question.heading), cpu_budget=_training_budget(question, group))
-        self.budget.charge(stem, group, run, limits)
-        return run
+        for alone in (False, True):
+            limits, refusal, provisional = self._grant(key, alone)
+            run = None
+            try:
+                if refusal:
+                    return WorkerRun(stem, group, ok=False, reason=refusal)
+                run = run_calls(self.root, stem, group, calls, limits, preload=question.preload,
+                                require_sandbox=self.config.getoption("--require-sandbox"),
+                                forbid=(question.forbid_imports, question.heading),
+                                cpu_budget=_training_budget(question, group))
+                if provisional and run.timed_out:
+                    run = None  # not charged: it runs again alone, as it would have run one after another
+                    continue
+                return run
+            finally:
+                self._finish(key, run, limits)
+        raise AssertionError("unreachable: the second attempt is never provisional")
 
 
 def _training_budget(question, group: str) -> float | None:
@@ -193,12 +312,17 @@ class WallBudget:
             return limits, f"this part was not run: {self.explain(stem, group)}"
         return dataclasses.replace(limits, timeout=min(limits.timeout, left)), ""
 
+    def add(self, stem: str, group: str, seconds: float) -> None:
+        if group not in self.shared:
+            return
+        for key in ((group, stem), (group, None)):
+            self.used[key] = self.used.get(key, 0.0) + seconds
+
     def charge(self, stem: str, group: str, run: WorkerRun, limits: sandbox.Limits) -> None:
         """Count ``run``'s wall time; if it was stopped at a limit the budget had cut, its reason says so."""
         if group not in self.shared:
             return
-        for key in ((group, stem), (group, None)):
-            self.used[key] = self.used.get(key, 0.0) + run.wall
+        self.add(stem, group, run.wall)
         if not run.ok and limits.timeout < GROUP_LIMITS[group].timeout and run.wall >= 0.95 * limits.timeout:
             run.reason = f"{run.reason}; it was given only {limits.timeout:.0f} s: {self.explain(stem, group)}"
 
@@ -256,7 +380,9 @@ class Student:
 def workers(request) -> Workers:
     w = Workers(request.config, request.session.items)
     request.config.stash[WORKERS] = w
-    return w
+    w.start_ahead()
+    yield w
+    w.close()
 
 
 @pytest.fixture(scope="module")

@@ -109,6 +109,7 @@ class WorkerRun:
     timings: dict = field(default_factory=dict)
     cpu: float = 0.0              # CPU seconds of the worker's process tree (the sandbox's last sample)
     slot: tuple[int, ...] = ()    # the cores of the training slot it ran in, () outside slots
+    timed_out: bool = False       # killed at its wall-clock limit
 
 
 class _JobWriter:
@@ -195,6 +196,7 @@ def _run_calls(submission_root, stem, group, calls, limits, preload, require_san
                     stderr=capped_text(raw.stderr, MAX_STREAM_CHARS), sandboxed=raw.sandboxed, started=True,
                     wall=raw.wall)
     run.mode, run.cpu, run.slot = raw.mode, raw.cpu, tuple(share.cpus) if share is not None else ()
+    run.timed_out = raw.timed_out
     partials, final = split_partials(raw.reply or b"")
     if not final and _from_partials(run, calls, partials, budgeted, _death_reason(raw)):
         return run

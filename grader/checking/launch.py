@@ -1,0 +1,26 @@
+"""``python -m grader.checking.launch <pytest arguments>``: the graded checks' pytest, in a process set up for them.
+
+Before anything imports numpy or pytest's plugins: BLAS runs single-threaded (the trusted checks are small, and the
+plugin starts sandboxed workers from a background thread; forking beside OpenBLAS's own threads can deadlock), and
+pytest loads no plugin from the environment's entry points (the checks need only the kit's plugin, which
+``pytest.ini`` names; third-party plugins cost start-up time and could change how checks run).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+SINGLE_THREADED_BLAS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def main(argv: list[str]) -> int:
+    os.environ.update(SINGLE_THREADED_BLAS)
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    import pytest
+
+    return int(pytest.main(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
