@@ -96,7 +96,7 @@ def test_categorical_loss_with_integer_labels_is_named(grade_source):
 
 
 def test_too_few_epochs_is_named_and_from_logits_after_softmax_is_accepted(grade_source):
-    """One epoch of training falls short of 88%, and the hint says how many epochs ran. from_logits=True after the
+    """One epoch of training falls short of 87%, and the hint says how many epochs ran. from_logits=True after the
     softmax layer is not a mistake here: Keras's TensorFlow backend then takes the softmax's input as the logits."""
     source = mutate(REF, LOSS, "loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)")
     source = mutate(source, FIT, FIT.replace("epochs=epochs", "epochs=1"))

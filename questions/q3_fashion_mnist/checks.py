@@ -17,9 +17,11 @@ from questions.q3_fashion_mnist.common import (
     with_crash_hint,
 )
 
-# Full credit at 88% test accuracy, none at 85%. The reference recipe reaches 88.91-89.09% over seeds 0-4
-# (README, "Measured figures"), so the bar sits well below the noise of a correct solution.
-FULL_AT, ZERO_AT = 0.88, 0.85
+# Full credit at 87% test accuracy, none at 84%. Correct code reaches more on every seed measured (README, "Grading
+# thresholds"): the reference 88.95-89.24% over seeds 0-4, the handout's own recipe (batch 32, early stopping)
+# 88.03-88.37% with the grader's mixed pixels and 87.85-88.81% without, 87.62% once with its validation split taken
+# from the training set. At 88% that recipe would lose points on some seeds.
+FULL_AT, ZERO_AT = 0.87, 0.84
 
 
 def _training_args():
@@ -67,7 +69,7 @@ def test_model_compile_settings(student):
 
 @pytest.mark.check(points=6, training=True)
 def test_trained_model_test_accuracy(student, credit, note, artifacts):
-    """after train_model, the network reaches 88% test accuracy (graded on data your code never sees)"""
+    """after train_model, the network reaches 87% test accuracy (graded on data your code never sees)"""
     from nnkit.data import load_fashion_mnist
 
     result = with_crash_hint(lambda: student.value("train"))
