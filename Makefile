@@ -53,9 +53,12 @@ TASKS ?= 4
 grade-slurm: $(STAMP) ## submit a Slurm array job of TASKS shards and a merge into OUT [SBATCH=opts] [GRADE_ARGS=opts] [SKIP_TRAINING=1]
 	platforms/slurm/submit.sh -n $(TASKS) -s $(SUBMISSIONS) -o $(OUT) $(if $(SBATCH),-a '$(SBATCH)') -- $(if $(filter 1 yes true,$(SKIP_TRAINING)),--skip-training) $(GRADE_ARGS)
 
-test: $(STAMP) ## lint, then the kit's whole test suite, real training included (what CI runs)
+# The suite waits more than it computes (sandboxes timing out, browsers, Slurm, subprocesses): TEST_JOBS processes
+# (pytest-xdist), each running whole test files, keep two cores busy.
+TEST_JOBS ?= 3
+test: $(STAMP) ## lint, then the kit's whole test suite, real training included (what CI runs) [TEST_JOBS=3]
 	$(PY) -m ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadgroup
 
 test-fast: $(STAMP) ## lint, then the suite without the training tests
 	$(PY) -m ruff check .
