@@ -54,11 +54,12 @@ grade-slurm: $(STAMP) ## submit a Slurm array job of TASKS shards and a merge in
 	platforms/slurm/submit.sh -n $(TASKS) -s $(SUBMISSIONS) -o $(OUT) $(if $(SBATCH),-a '$(SBATCH)') -- $(if $(filter 1 yes true,$(SKIP_TRAINING)),--skip-training) $(GRADE_ARGS)
 
 # The suite waits more than it computes (sandboxes timing out, browsers, Slurm, subprocesses): TEST_JOBS processes
-# (pytest-xdist), each running whole test files, keep two cores busy.
+# (pytest-xdist), each running whole test files (so a file's module fixtures, a graded class or a Slurm cluster,
+# are built once), keep two cores busy. (pytest-xdist's loadgroup does not group under pytest 9: loadfile does.)
 TEST_JOBS ?= 3
 test: $(STAMP) ## lint, then the kit's whole test suite, real training included (what CI runs) [TEST_JOBS=3]
 	$(PY) -m ruff check .
-	$(PY) -m pytest -n $(TEST_JOBS) --dist loadgroup
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile
 
 test-fast: $(STAMP) ## lint, then the suite without the training tests
 	$(PY) -m ruff check .

@@ -76,17 +76,7 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``lock`` ask the package index: they run only when ``-m`` names them (``make lock-check``).
-
-    Every test gets an ``xdist_group``, read when pytest-xdist runs the suite with ``--dist loadgroup`` (``make
-    test``): its file, so that a file's module fixtures (a graded class, a Slurm cluster) are built once, in one
-    process; the adversarial corpus's two sandbox modes are two groups, each grading the corpus once."""
-    for item in items:
-        group = item.path.stem
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        if "batch" in params:
-            group += f"-{params['batch']}"
-        item.add_marker(pytest.mark.xdist_group(group))
+    """Tests marked ``lock`` ask the package index: they run only when ``-m`` names them (``make lock-check``)."""
     if "lock" in (config.option.markexpr or ""):
         return
     kept = [item for item in items if item.get_closest_marker("lock") is None]
