@@ -1,6 +1,7 @@
 """The adversarial corpus (tests/adversarial/): every attack is graded in one batch, the way `make grade` grades a
 class, and must change nothing but its own question's score: the batch completes, the other questions and the other
-submissions are graded as usual, no secret reaches an output, and nothing outside the sandbox changes."""
+submissions are graded as usual, no secret reaches an output, and nothing outside the sandbox changes. Here under
+bubblewrap; test_adversarial_landlock.py runs the same tests in the Landlock mode."""
 
 from __future__ import annotations
 
@@ -290,11 +291,22 @@ def expectation(name: str, mode: str) -> dict:
     return {**spec, **spec.get("modes", {}).get(mode, {})}
 
 
-@pytest.fixture(scope="module", params=sorted(MODES))
-def batch(request, tmp_path_factory):
+def batch_in_mode(mode: str):
+    """The module fixture ``batch``: the corpus graded in sandbox ``mode``. This file grades it under bubblewrap,
+    ``test_adversarial_landlock.py`` runs the same tests in the Landlock mode (two files, so that ``make test``'s
+    pytest-xdist processes grade the two side by side)."""
+    @pytest.fixture(scope="module", name="batch")
+    def fixture(tmp_path_factory):
+        return _grade_corpus(mode, tmp_path_factory)
+    return fixture
+
+
+batch = batch_in_mode("bubblewrap")
+
+
+def _grade_corpus(mode: str, tmp_path_factory) -> SimpleNamespace:
     from grader.running import sandbox
 
-    mode = request.param
     if mode == "bubblewrap" and not sandbox.bwrap_available():
         pytest.skip("needs bubblewrap: without it these attacks would run unconfined on this machine")
     if mode == "landlock" and sandbox.sandbox_mode() != "bubblewrap" and not sandbox.landlock_available():
