@@ -72,16 +72,21 @@ def submission(tmp_path):
     return tmp_path
 
 
+def read_all(workers, wanted):
+    """Start ``workers`` ahead, read the runs of ``wanted`` ((stem, hidden) pairs) in that order, then close."""
+    workers.start_ahead()
+    try:
+        return [workers.run(stem, "main", hidden) for stem, hidden in wanted]
+    finally:
+        workers.close()
+
+
 def test_workers_run_ahead_two_at_a_time_in_check_order(submission, monkeypatch):
     log = []
     run_calls, state = fake_run_calls({}, 0.2, log)
     monkeypatch.setattr(plugin, "run_calls", run_calls)
     workers = plugin.Workers(Config(submission), items_for(STEMS))
-    workers.start_ahead()
-    try:
-        runs = [workers.run(stem, "main", hidden) for stem in STEMS for hidden in (False, True)]
-    finally:
-        workers.close()
+    runs = read_all(workers, [(stem, hidden) for stem in STEMS for hidden in (False, True)])
     assert all(r.ok for r in runs) and [r.hidden for r in runs] == [False, True] * 4
     assert state["most"] == plugin.AHEAD
     assert [stem for stem, _ in log] == [stem for stem in STEMS for _ in (0, 1)]
@@ -97,11 +102,7 @@ def test_a_worker_cut_short_beside_another_runs_again_alone_with_what_is_left(su
     run_calls, _ = fake_run_calls({(STEMS[0], "visible"): [50.0], (STEMS[0], "hidden"): [35.0, 35.0]}, 0.2, log)
     monkeypatch.setattr(plugin, "run_calls", run_calls)
     workers = plugin.Workers(Config(submission), items_for(STEMS[:1]))
-    workers.start_ahead()
-    try:
-        visible, hidden = workers.run(STEMS[0], "main", False), workers.run(STEMS[0], "main", True)
-    finally:
-        workers.close()
+    visible, hidden = read_all(workers, [(STEMS[0], False), (STEMS[0], True)])
     assert visible.ok and hidden.ok and not hidden.timed_out
     assert log == [(STEMS[0], 60.0), (STEMS[0], 30.0), (STEMS[0], pytest.approx(40.0))]
     assert workers.budget.used[("main", STEMS[0])] == pytest.approx(85.0)
@@ -115,11 +116,7 @@ def test_a_worker_that_would_be_cut_below_the_provisional_minimum_waits(submissi
     run_calls, state = fake_run_calls({(STEMS[0], "visible"): [2.0], (STEMS[0], "hidden"): [1.0]}, 0.2, log)
     monkeypatch.setattr(plugin, "run_calls", run_calls)
     workers = plugin.Workers(Config(submission), items_for(STEMS[:1]))
-    workers.start_ahead()
-    try:
-        runs = [workers.run(STEMS[0], "main", hidden) for hidden in (False, True)]
-    finally:
-        workers.close()
+    runs = read_all(workers, [(STEMS[0], False), (STEMS[0], True)])
     assert all(r.ok for r in runs) and state["most"] == 1
     assert log == [(STEMS[0], 60.0), (STEMS[0], 60.0)]
 
@@ -131,11 +128,7 @@ def test_a_refused_worker_is_refused_as_it_would_be_one_after_another(submission
     monkeypatch.setattr(plugin, "GROUP_LIMITS", {**plugin.GROUP_LIMITS,
                                                  "main": plugin.GROUP_LIMITS["main"].__class__(timeout=90)})
     workers = plugin.Workers(Config(submission), items_for(STEMS[:1]))
-    workers.start_ahead()
-    try:
-        visible, hidden = workers.run(STEMS[0], "main", False), workers.run(STEMS[0], "main", True)
-    finally:
-        workers.close()
+    visible, hidden = read_all(workers, [(STEMS[0], False), (STEMS[0], True)])
     assert visible.ok and not hidden.ok and "this part was not run" in hidden.reason
     assert len(log) == 1
 
@@ -157,10 +150,6 @@ def test_a_question_that_cannot_start_does_not_hold_up_the_next(submission, monk
     run_calls, _ = fake_run_calls({}, 0.1, log)
     monkeypatch.setattr(plugin, "run_calls", run_calls)
     workers = plugin.Workers(Config(submission), items_for(STEMS[:2]))
-    workers.start_ahead()
-    try:
-        runs = [workers.run(stem, "main", hidden) for stem in STEMS[:2] for hidden in (False, True)]
-    finally:
-        workers.close()
+    runs = read_all(workers, [(stem, hidden) for stem in STEMS[:2] for hidden in (False, True)])
     assert ["was not found" in r.reason for r in runs] == [True, True, False, False]
     assert [stem for stem, _ in log] == [STEMS[1]] * 2
