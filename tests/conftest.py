@@ -75,8 +75,16 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "check(points, hidden=False, training=False, part=None): a graded check")
 
 
+# The longest test files (minutes each, measured with --durations), collected first: make test's pytest-xdist
+# processes take whole files in collection order, so these start at once instead of ending the run.
+LONGEST_FIRST = ("test_adversarial", "test_adversarial_landlock", "test_term", "test_examples", "test_checks_q4")
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``lock`` ask the package index: they run only when ``-m`` names them (``make lock-check``)."""
+    """The longest files first (``LONGEST_FIRST``, each file's tests kept in order). Tests marked ``lock`` ask the
+    package index: they run only when ``-m`` names them (``make lock-check``)."""
+    items.sort(key=lambda item: LONGEST_FIRST.index(item.path.stem) if item.path.stem in LONGEST_FIRST
+               else len(LONGEST_FIRST))
     if "lock" in (config.option.markexpr or ""):
         return
     kept = [item for item in items if item.get_closest_marker("lock") is None]
